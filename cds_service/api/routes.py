@@ -1,0 +1,96 @@
+"""CDS Hooks 2.0 endpoints: discovery, service calls and feedback."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import NotFound, UnsupportedMediaType
+
+from ..hooks.catalog import SERVICES_BY_ID, ServiceDefinition, discovery_document
+from ..hooks.errors import InvalidRequest, Problem
+from ..hooks.validation import parse_feedback, parse_hook_request
+from ..pipeline import evaluate_hook
+from .state import state
+
+log = logging.getLogger("cds_service.http")
+blueprint = Blueprint("cds_hooks", __name__)
+
+_JSON_TYPES = ("application/json", "application/fhir+json")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, mimetype="application/json")
+
+
+@blueprint.before_app_request
+def start_request() -> None:
+    g.started = time.perf_counter()
+    g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    g.outcome = "ok"
+
+
+@blueprint.after_app_request
+def log_request(response: Response) -> Response:
+    elapsed_ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    # Identifiers only: no patient id, no tokens, no request body.
+    log.info(
+        "%s %s -> %s in %.1f ms (request %s, hookInstance %s, outcome %s, cards %s)",
+        request.method,
+        request.path,
+        response.status_code,
+        elapsed_ms,
+        g.get("request_id"),
+        g.get("hook_instance", "-"),
+        g.get("outcome", "-"),
+        g.get("cards", "-"),
+    )
+    return response
+
+
+@blueprint.get("/cds-services")
+def discovery() -> Response:
+    return json_response(discovery_document())
+
+
+@blueprint.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    service = _service(service_id)
+    body = _json_body()
+    hook_request = parse_hook_request(body, service.hook)
+    g.hook_instance = hook_request.hook_instance
+    current = state()
+    outcome = evaluate_hook(hook_request, service, current.engine, current.clock())
+    g.cards = len(outcome.response["cards"])
+    return json_response(outcome.response)
+
+
+@blueprint.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> Response:
+    service = _service(service_id)
+    items = parse_feedback(_json_body())
+    result = state().feedback.save(service.id, items)
+    return json_response({"received": result.received, "stored": result.stored})
+
+
+def _service(service_id: str) -> ServiceDefinition:
+    service = SERVICES_BY_ID.get(service_id)
+    if service is None:
+        raise NotFound()
+    return service
+
+
+def _json_body() -> Any:
+    mimetype = request.mimetype
+    if mimetype and mimetype not in _JSON_TYPES and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType("send the request as application/json")
+    raw = request.get_data(cache=False)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise InvalidRequest([Problem("", f"body is not valid JSON ({error.msg} at position {error.pos})")]) from None

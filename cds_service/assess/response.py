@@ -1,0 +1,106 @@
+"""Response to dupilumab, from AD severity scores recorded as Observations.
+
+Baseline: the last score on or before the day dupilumab started. A criterion
+(knowledge/response.toml) is met when any on-drug score meets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ..knowledge import Knowledge, ResponseCriterion
+from ..record.model import PatientRecord
+from .course import DupilumabCourse
+
+_RESULT_STATUSES = {"final", "amended", "corrected"}
+
+
+@dataclass(frozen=True)
+class SeverityScore:
+    instrument: str
+    value: float
+    day: date
+    source: str
+    recognised_by: str
+
+
+@dataclass(frozen=True)
+class InstrumentResponse:
+    instrument: str
+    criterion: ResponseCriterion
+    baseline: SeverityScore | None
+    on_drug: tuple[SeverityScore, ...]  # by date
+    meeting: tuple[SeverityScore, ...]  # on-drug scores that meet the criterion
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.meeting)
+
+    @property
+    def latest(self) -> SeverityScore | None:
+        return self.on_drug[-1] if self.on_drug else None
+
+    def change_from_baseline(self, score: SeverityScore) -> float | None:
+        if self.baseline is None:
+            return None
+        return score.value - self.baseline.value
+
+    def percent_change(self, score: SeverityScore) -> float | None:
+        if self.baseline is None or self.baseline.value == 0:
+            return None
+        return 100 * (score.value - self.baseline.value) / self.baseline.value
+
+
+@dataclass(frozen=True)
+class ResponseAssessment:
+    instruments: tuple[InstrumentResponse, ...]
+
+    @property
+    def any_response(self) -> bool:
+        return any(i.reached for i in self.instruments)
+
+
+def severity_scores(record: PatientRecord, knowledge: Knowledge) -> dict[str, list[SeverityScore]]:
+    """Scores by instrument, oldest first; only final results with a date and a value."""
+    scores: dict[str, list[SeverityScore]] = {}
+    for observation in record.observations:
+        if observation.status not in _RESULT_STATUSES or observation.effective is None or observation.value is None:
+            continue
+        for match in observation.matches:
+            if match.concept in knowledge.response.criteria:
+                scores.setdefault(match.concept, []).append(
+                    SeverityScore(match.concept, observation.value, observation.effective, observation.source, match.how)
+                )
+    for series in scores.values():
+        series.sort(key=lambda s: (s.day, s.source))
+    return scores
+
+
+def meets(criterion: ResponseCriterion, score: SeverityScore, baseline: SeverityScore | None) -> bool | None:
+    """Whether `score` meets `criterion`; None when it cannot be judged (no usable baseline)."""
+    if criterion.rule == "at_most":
+        return score.value <= criterion.threshold
+    if baseline is None:
+        return None
+    if criterion.rule == "relative_reduction":
+        if baseline.value <= 0:
+            return None
+        return score.value <= baseline.value * (1 - criterion.threshold / 100)
+    return score.value <= baseline.value - criterion.threshold
+
+
+def assess_response(course: DupilumabCourse, record: PatientRecord, knowledge: Knowledge) -> ResponseAssessment:
+    results = []
+    for instrument, series in severity_scores(record, knowledge).items():
+        criterion = knowledge.response.criteria[instrument]
+        before = [s for s in series if s.day <= course.start]
+        baseline = before[-1] if before else None
+        on_drug = tuple(s for s in series if course.on_drug(s.day))
+        if not on_drug:
+            continue
+        meeting = tuple(s for s in on_drug if meets(criterion, s, baseline))
+        results.append(InstrumentResponse(instrument, criterion, baseline, on_drug, meeting))
+    order = list(knowledge.response.criteria)
+    results.sort(key=lambda r: order.index(r.instrument))
+    return ResponseAssessment(tuple(results))

@@ -1,0 +1,114 @@
+"""`cds-service`: run the service, or run one hook request through the pipeline.
+
+    cds-service serve [--host H] [--port P] [--workers N]
+    cds-service evaluate REQUEST.json|- [--service ID] [--now ISO-DATETIME] [--explain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import orjson
+
+from .hooks.catalog import SERVICES, SERVICES_BY_ID
+from .hooks.errors import InvalidRequest, operation_outcome
+from .hooks.validation import parse_hook_request
+from .pipeline import DataUnavailable, Engine, evaluate_hook
+from .settings import Settings, SettingsError
+
+EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 2, 3, 64
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the service under gunicorn (production WSGI server)")
+    serve.add_argument("--host", help="address to bind (CDS_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (CDS_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (CDS_WORKERS, default 2)")
+
+    evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request through the pipeline and print the response")
+    evaluate.add_argument("request", help="path to a hook request JSON file, or - for stdin")
+    evaluate.add_argument("--service", help="service id (default: the service for the request's hook)")
+    evaluate.add_argument("--now", help="evaluate as of this ISO date-time (default: now), for reproducible runs")
+    evaluate.add_argument("--explain", action="store_true", help="also print the reasoning and data notes to stderr")
+
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        return _serve(settings, args)
+    return _evaluate(settings, args)
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from .server import run_server
+
+    run_server(
+        settings,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers or settings.workers,
+    )
+    return EXIT_OK
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+    now = datetime.now(timezone.utc)
+    if args.now:
+        now = datetime.fromisoformat(args.now)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=timezone.utc)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        _print(operation_outcome(400, f"request is not valid JSON ({error.msg})"))
+        return EXIT_INVALID
+    service = _pick_service(body, args.service)
+    if service is None:
+        _print(operation_outcome(400, "no service for this request; name one with --service " + ", ".join(SERVICES_BY_ID)))
+        return EXIT_INVALID
+    engine = Engine.from_settings(settings)
+    try:
+        request = parse_hook_request(body, service.hook)
+        outcome = evaluate_hook(request, service, engine, now)
+    except InvalidRequest as error:
+        _print(operation_outcome(400, "invalid request", error.problems))
+        return EXIT_INVALID
+    except DataUnavailable as error:
+        _print(operation_outcome(412, "required FHIR data is not available: " + "; ".join(error.reasons.values())))
+        return EXIT_UNAVAILABLE
+    _print(outcome.response)
+    if args.explain:
+        reasoning = outcome.assessment.reasoning if outcome.assessment else ("no dupilumab order in focus",)
+        for line in reasoning:
+            print(f"reasoning: {line}", file=sys.stderr)
+        for note in outcome.record.notes:
+            print(f"data note: {note}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _pick_service(body: Any, service_id: str | None):
+    if service_id:
+        return SERVICES_BY_ID.get(service_id)
+    hook = body.get("hook") if isinstance(body, dict) else None
+    return next((s for s in SERVICES if s.hook == hook), None)
+
+
+def _print(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

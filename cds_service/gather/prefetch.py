@@ -1,0 +1,111 @@
+"""Read the FHIR data a hook request carries in `prefetch`, with the spec's exact semantics.
+
+For each prefetch key the service asked for:
+  - key absent                       -> unavailable: the client did not fulfil it
+  - value null                       -> no data (an empty section)
+  - searchset Bundle, maybe empty    -> those resources
+  - OperationOutcome                 -> unavailable: the client's own fetch failed
+Keys the service did not ask for are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..hooks.errors import InvalidRequest, Problem
+from ..record.fhir_json import resource_label
+
+
+@dataclass
+class GatheredData:
+    """FHIR resources by type, plus the sections the service could not obtain and why."""
+
+    resources: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    available: set[str] = field(default_factory=set)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, resource: dict[str, Any]) -> None:
+        self.resources.setdefault(resource["resourceType"], []).append(resource)
+
+
+def read_prefetch(prefetch: Mapping[str, Any] | None, templates: Mapping[str, str]) -> GatheredData:
+    """Interpret `prefetch` for the keys in `templates` (key -> FHIR query template).
+
+    A key's section is the resource type its template asks for. Raises InvalidRequest
+    when a value is not something a FHIR server could have returned.
+    """
+    data = GatheredData()
+    prefetch = prefetch or {}
+    for key, template in templates.items():
+        section = section_of(template)
+        if key not in prefetch:
+            data.unavailable[section] = f"prefetch key '{key}' was not sent"
+            continue
+        value = prefetch[key]
+        if value is None:
+            data.available.add(section)
+            continue
+        where = f"prefetch.{key}"
+        if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+            raise InvalidRequest([Problem(where, "must be a FHIR resource (an object with resourceType) or null")])
+        kind = value["resourceType"]
+        if kind == "OperationOutcome":
+            data.unavailable[section] = f"the client could not fetch prefetch '{key}': {_outcome_text(value)}"
+            continue
+        if kind == "Bundle":
+            complete = _read_bundle(value, where, data)
+            if complete:
+                data.available.add(section)
+            else:
+                data.unavailable[section] = f"prefetch '{key}' has more pages (a next link) than were sent"
+            continue
+        if kind != section:
+            raise InvalidRequest([Problem(where, f"must be a {section} or a Bundle, not {kind}")])
+        data.add(value)
+        data.available.add(section)
+    return data
+
+
+def section_of(template: str) -> str:
+    """`Condition?patient=...` -> Condition; `Patient/{{context.patientId}}` -> Patient."""
+    return template.split("?", 1)[0].split("/", 1)[0]
+
+
+def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> bool:
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidRequest([Problem(f"{where}.entry", "must be an array")])
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            data.notes.append(f"{where}.entry[{index}] has no resource; skipped")
+            continue
+        search = entry.get("search")
+        if resource["resourceType"] == "OperationOutcome":
+            if isinstance(search, dict) and search.get("mode") == "outcome":
+                data.notes.append(f"{where}: server said: {_outcome_text(resource)}")
+            else:
+                data.notes.append(f"{where}.entry[{index}] is an OperationOutcome; skipped")
+            continue
+        data.add(resource)
+    links = bundle.get("link", [])
+    if isinstance(links, list):
+        for link in links:
+            if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+                data.notes.append(f"{where}: {resource_label(bundle)} has a next page")
+                return False
+    return True
+
+
+def _outcome_text(outcome: dict[str, Any]) -> str:
+    texts = []
+    issues = outcome.get("issue")
+    if isinstance(issues, list):
+        for issue in issues[:3]:
+            if isinstance(issue, dict):
+                text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
+                if isinstance(text, str):
+                    texts.append(text[:200])
+    return "; ".join(texts) or "no details"

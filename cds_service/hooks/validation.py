@@ -1,0 +1,151 @@
+"""Request validation with JSON Schemas (one for the envelope, one per hook context, one for feedback).
+
+Problems are reported by path ("context.patientId") with a message that never
+echoes the submitted value: values may be PHI or tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, Mapping
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from referencing import Registry, Resource
+
+from .errors import InvalidRequest, Problem
+
+_SCHEMA_FILES = (
+    "hook-request.schema.json",
+    "context-patient-view.schema.json",
+    "context-order-select.schema.json",
+    "context-order-sign.schema.json",
+    "feedback.schema.json",
+)
+_MAX_PROBLEMS = 10
+
+
+@dataclass(frozen=True)
+class HookRequest:
+    hook: str
+    hook_instance: str
+    context: Mapping[str, Any]
+    fhir_server: str | None
+    fhir_authorization: Mapping[str, Any] | None
+    prefetch: Mapping[str, Any] | None
+
+    @property
+    def patient_id(self) -> str:
+        return self.context["patientId"]
+
+
+@lru_cache(maxsize=1)
+def _validators() -> dict[str, Draft202012Validator]:
+    schemas = {}
+    for name in _SCHEMA_FILES:
+        with resources.files(__package__).joinpath("schemas", name).open("rb") as handle:
+            schemas[name] = json.load(handle)
+    registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
+    validators = {}
+    for name, schema in schemas.items():
+        Draft202012Validator.check_schema(schema)
+        validators[name] = Draft202012Validator(schema, registry=registry)
+    return validators
+
+
+def context_schema_name(hook: str) -> str | None:
+    name = f"context-{hook}.schema.json"
+    return name if name in _SCHEMA_FILES else None
+
+
+def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
+    """Validate a decoded request body for a service bound to `expected_hook`."""
+    validators = _validators()
+    _raise_problems(validators["hook-request.schema.json"].iter_errors(body), prefix="")
+    if body["hook"] != expected_hook:
+        raise InvalidRequest([Problem("hook", f"this service answers '{expected_hook}', not the hook sent")])
+    schema = context_schema_name(expected_hook)
+    if schema is None:  # a service bound to a hook without a context schema is a programming error
+        raise LookupError(f"no context schema for hook {expected_hook}")
+    context = body["context"]
+    _raise_problems(validators[schema].iter_errors(context), prefix="context")
+    if expected_hook == "order-select":
+        _check_selections(context)
+    return HookRequest(
+        hook=body["hook"],
+        hook_instance=body["hookInstance"],
+        context=context,
+        fhir_server=body.get("fhirServer"),
+        fhir_authorization=body.get("fhirAuthorization"),
+        prefetch=body.get("prefetch"),
+    )
+
+
+def parse_feedback(body: Any) -> list[Mapping[str, Any]]:
+    _raise_problems(_validators()["feedback.schema.json"].iter_errors(body), prefix="")
+    return list(body["feedback"])
+
+
+def _check_selections(context: Mapping[str, Any]) -> None:
+    drafts = {
+        f"{e['resource']['resourceType']}/{e['resource']['id']}"
+        for e in context["draftOrders"].get("entry", [])
+        if "id" in e["resource"]
+    }
+    unknown = [i for i, ref in enumerate(context["selections"]) if ref not in drafts]
+    if unknown:
+        raise InvalidRequest(
+            [Problem(f"context.selections[{i}]", "does not name an order in context.draftOrders") for i in unknown]
+        )
+
+
+def _raise_problems(errors: Iterable[ValidationError], prefix: str) -> None:
+    problems = []
+    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
+        problems.append(_problem(error, prefix))
+        if len(problems) == _MAX_PROBLEMS:
+            break
+    if problems:
+        raise InvalidRequest(problems)
+
+
+def _problem(error: ValidationError, prefix: str) -> Problem:
+    path = list(error.absolute_path)
+    kind = error.validator
+    value = error.validator_value
+    if kind == "required":
+        missing = next((name for name in value if isinstance(error.instance, dict) and name not in error.instance), None)
+        return Problem(_dotted(prefix, [*path, missing] if missing else path), "is required")
+    messages = {
+        "type": lambda: f"must be {_type_words(value)}",
+        "pattern": lambda: f"must match {value}",
+        "enum": lambda: f"must be one of {', '.join(map(str, value))}",
+        "const": lambda: f"must be {value!r}",
+        "minLength": lambda: "must not be empty" if value == 1 else f"must have at least {value} characters",
+        "maxLength": lambda: f"must have at most {value} characters",
+        "minItems": lambda: f"must have at least {value} item(s)",
+        "maxItems": lambda: f"must have at most {value} items",
+        "minimum": lambda: f"must be at least {value}",
+    }
+    message = messages.get(kind, lambda: "is not valid here")()
+    return Problem(_dotted(prefix, path), message)
+
+
+def _type_words(value: Any) -> str:
+    names = {"object": "an object", "array": "an array", "string": "a string", "integer": "a whole number",
+             "number": "a number", "boolean": "true or false", "null": "null"}
+    values = value if isinstance(value, list) else [value]
+    return " or ".join(names.get(v, v) for v in values)
+
+
+def _dotted(prefix: str, path: list[Any]) -> str:
+    text = prefix
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text = f"{text}.{part}" if text else str(part)
+    return text or "(body)"

@@ -1,0 +1,256 @@
+"""Clinical knowledge held as data files (TOML), each entry with its source and evidence status.
+
+`load_knowledge()` reads and checks them once; the rest of the service reads the typed view.
+A file that names an unknown source, status or system fails loudly at start-up, not in a card.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+from .concepts import ConceptDefinition, ConceptMatcher, build_concepts
+
+STATUSES = frozenset({"V", "V2", "S", "C", "U", "design"})
+APPROVAL_STATUSES = frozenset({"approved", "not-approved", "off-label", "not-applicable"})
+
+
+class KnowledgeError(ValueError):
+    """A knowledge file is inconsistent; raised when the service starts."""
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    short: str
+    kind: str
+    url: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where a rule or threshold comes from: its evidence status and sources."""
+
+    status: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResponseCriterion:
+    instrument: str
+    rule: str  # relative_reduction | absolute_reduction | at_most
+    threshold: float
+    explain: str
+    claim: Claim
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.rule != "at_most"
+
+
+@dataclass(frozen=True)
+class ResponseKnowledge:
+    adequate_trial_weeks: int
+    adequate_trial_explain: str
+    adequate_trial_claim: Claim
+    criteria: Mapping[str, ResponseCriterion]
+    failure_instruments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Approval:
+    status: str  # approved | not-approved | off-label
+    min_age_years: float | None = None
+    min_weight_kg: float | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderTemplate:
+    text: str
+    codings: tuple[tuple[str, str, str], ...]  # (system URL, code, display); V codes only
+    dose_mg: float | None
+    frequency_per_day: int | None
+    instruction: str
+
+
+@dataclass(frozen=True)
+class TherapyOption:
+    id: str
+    label: str
+    drug_class: str
+    rank_group: str
+    group_rank: int
+    group_label: str
+    dose: str
+    evidence: str | None
+    claim: Claim
+    approvals: Mapping[str, Approval]
+    order: OrderTemplate | None
+    position: int  # order within the file: the seed's order inside a group
+
+
+@dataclass(frozen=True)
+class Advice:
+    text: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    sources: Mapping[str, Source]
+    concepts: ConceptMatcher
+    response: ResponseKnowledge
+    therapies: tuple[TherapyOption, ...]
+    rank_group_claims: Mapping[str, Claim]
+    advice: Mapping[str, Advice]
+    override_reasons: Mapping[str, str]  # code -> display
+
+    def cite(self, claim: Claim) -> str:
+        names = "; ".join(self.sources[s].short for s in claim.sources)
+        return f"{names} [{claim.status}]"
+
+
+def _read(name: str) -> dict[str, Any]:
+    with resources.files(__package__).joinpath(name).open("rb") as handle:
+        return tomllib.load(handle)
+
+
+@lru_cache(maxsize=8)
+def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()) -> Knowledge:
+    """Load the knowledge files; `local_score_codes` adds a deployment's local score codes."""
+    sources = {
+        key: Source(id=key, title=value["title"], short=value["short"], kind=value["kind"], url=value.get("url"), note=value.get("note"))
+        for key, value in _read("sources.toml").items()
+    }
+
+    def claim(entry: Mapping[str, Any], where: str) -> Claim:
+        status = entry.get("status")
+        cited = tuple(entry.get("sources", ()))
+        if status not in STATUSES:
+            raise KnowledgeError(f"{where}: status {status!r} is not one of {sorted(STATUSES)}")
+        unknown = [s for s in cited if s not in sources]
+        if unknown:
+            raise KnowledgeError(f"{where}: unknown sources {unknown}")
+        return Claim(status=status, sources=cited)
+
+    concept_file = _read("concepts.toml")
+    systems: dict[str, str] = concept_file["systems"]
+    try:
+        definitions = build_concepts(concept_file["concept"], systems, dict(local_score_codes))
+    except ValueError as error:
+        raise KnowledgeError(f"concepts.toml: {error}") from None
+    for definition in definitions:
+        for code in definition.all_codes():
+            if code.source and code.source not in sources:
+                raise KnowledgeError(f"concepts.toml {definition.id}: unknown source {code.source!r}")
+
+    response_file = _read("response.toml")
+    trial = response_file["adequate_trial"]
+    criteria = {}
+    for instrument, entry in response_file["criterion"].items():
+        threshold = entry.get("percent", entry.get("points", entry.get("value")))
+        if entry["rule"] not in {"relative_reduction", "absolute_reduction", "at_most"} or threshold is None:
+            raise KnowledgeError(f"response.toml criterion.{instrument}: unknown rule or missing threshold")
+        criteria[instrument] = ResponseCriterion(
+            instrument=instrument,
+            rule=entry["rule"],
+            threshold=float(threshold),
+            explain=entry["explain"],
+            claim=claim(entry, f"response.toml criterion.{instrument}"),
+        )
+    failure = response_file["failure"]
+    claim(failure, "response.toml failure")
+    response = ResponseKnowledge(
+        adequate_trial_weeks=int(trial["weeks"]),
+        adequate_trial_explain=trial["explain"],
+        adequate_trial_claim=claim(trial, "response.toml adequate_trial"),
+        criteria=criteria,
+        failure_instruments=tuple(failure["instruments"]),
+    )
+
+    therapy_file = _read("therapies.toml")
+    groups = therapy_file["rank_groups"]
+    group_claims = {name: claim(group, f"therapies.toml rank_groups.{name}") for name, group in groups.items()}
+    therapies = []
+    for position, (option_id, entry) in enumerate(therapy_file["option"].items()):
+        group = groups.get(entry["rank_group"])
+        if group is None:
+            raise KnowledgeError(f"therapies.toml option.{option_id}: unknown rank_group {entry['rank_group']!r}")
+        order = entry.get("order")
+        for region, approval in entry.get("approval", {}).items():
+            if approval.get("status") not in APPROVAL_STATUSES:
+                raise KnowledgeError(f"therapies.toml option.{option_id}.approval.{region}: unknown status")
+        therapies.append(
+            TherapyOption(
+                id=option_id,
+                label=entry["label"],
+                drug_class=entry["drug_class"],
+                rank_group=entry["rank_group"],
+                group_rank=int(group["rank"]),
+                group_label=group["label"],
+                dose=entry["dose"],
+                evidence=entry.get("evidence"),
+                claim=claim({"status": entry["dose_status"], "sources": entry["sources"]}, f"therapies.toml option.{option_id}"),
+                approvals={
+                    region: Approval(
+                        status=value["status"],
+                        min_age_years=value.get("min_age_years"),
+                        min_weight_kg=value.get("min_weight_kg"),
+                        note=value.get("note"),
+                    )
+                    for region, value in entry.get("approval", {}).items()
+                },
+                order=_order_template(order, systems, option_id) if order else None,
+                position=position,
+            )
+        )
+    advice_file = _read("advice.toml")
+    advice = {
+        key: Advice(entry["text"], claim(entry, f"advice.toml advice.{key}"))
+        for key, entry in advice_file["advice"].items()
+    }
+    return Knowledge(
+        sources=sources,
+        concepts=ConceptMatcher(definitions),
+        response=response,
+        therapies=tuple(therapies),
+        rank_group_claims=group_claims,
+        advice=advice,
+        override_reasons=dict(advice_file["override_reasons"]),
+    )
+
+
+def _order_template(entry: Mapping[str, Any], systems: Mapping[str, str], option_id: str) -> OrderTemplate:
+    codings = []
+    for coding in entry.get("codings", ()):
+        if coding.get("status") != "V":
+            raise KnowledgeError(f"therapies.toml option.{option_id}.order: only V codes may be written into orders")
+        codings.append((systems[coding["system"]], coding["code"], coding["display"]))
+    return OrderTemplate(
+        text=entry["text"],
+        codings=tuple(codings),
+        dose_mg=entry.get("dose_mg"),
+        frequency_per_day=entry.get("frequency_per_day"),
+        instruction=entry["instruction"],
+    )
+
+
+__all__ = [
+    "Advice",
+    "Approval",
+    "Claim",
+    "ConceptDefinition",
+    "ConceptMatcher",
+    "Knowledge",
+    "KnowledgeError",
+    "OrderTemplate",
+    "ResponseCriterion",
+    "TherapyOption",
+    "load_knowledge",
+]

@@ -1,0 +1,229 @@
+"""Lenient reading of FHIR R4 JSON from EHRs.
+
+Real clients send resources with small defects (the CDS Hooks sandbox sends
+`MedicationRequest.category` as an object, not an array). A defect in an
+element the logic does not need must not cost the card, so malformed or
+unknown elements are removed and noted, never fatal. The `fhir.resources`
+R4B models are the judge of what is malformed; only resources the rules read
+are checked, so the cost is paid where it buys something.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from .model import Coding, Concept
+
+_MAX_REPAIR_ROUNDS = 4
+
+
+def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
+    """Return `raw`, or a copy with malformed elements removed, or None.
+
+    Each removal appends a note naming the resource and the element. None
+    means the resource could not be repaired (it is ignored and noted).
+    """
+    model = _model_class(raw.get("resourceType"))
+    label = resource_label(raw)
+    if model is None:
+        notes.append(f"{label}: resource type not readable as FHIR R4; ignored")
+        return None
+    data = raw
+    for _ in range(_MAX_REPAIR_ROUNDS):
+        try:
+            model.model_validate(data)
+            return data
+        except ValidationError as error:
+            errors = error.errors(include_url=False, include_input=False)
+            absent = [e for e in errors if _is_missing(e)]
+            if len(absent) == len(errors):
+                # Required elements are absent (the sandbox omits MedicationRequest.intent): readers cope.
+                for e in absent:
+                    notes.append(f"{label}: required element {'.'.join(map(str, e['loc']))} is missing")
+                return data
+            if data is raw:
+                data = copy.deepcopy(raw)
+            removed = _remove_bad_elements(data, errors)
+            if not removed:
+                break
+            for path, message in removed:
+                notes.append(f"{label}: element {path} ignored ({message})")
+        except (TypeError, ValueError) as error:  # model-level validators outside pydantic's error list
+            notes.append(f"{label}: not valid FHIR ({type(error).__name__}); ignored")
+            return None
+    notes.append(f"{label}: could not be read as FHIR R4; ignored")
+    return None
+
+
+@lru_cache(maxsize=None)
+def _model_class(resource_type: object):
+    if not isinstance(resource_type, str) or not resource_type.isalpha():
+        return None
+    from fhir.resources.R4B import get_fhir_model_class
+
+    try:
+        return get_fhir_model_class(resource_type)
+    except (KeyError, ValueError, ImportError, AttributeError):
+        return None
+
+
+def _remove_bad_elements(data: dict[str, Any], errors: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    removed: list[tuple[str, str]] = []
+    # Deepest paths first, and list items from the end, so earlier removals do not shift later paths.
+    for error in sorted(errors, key=lambda e: [str(p).zfill(8) for p in e["loc"]], reverse=True):
+        if _is_missing(error):
+            continue  # a required element is absent: nothing to remove; the reader copes with absence
+        path = _resolve(data, error["loc"])
+        if path is None:
+            continue
+        container, key, shown = path
+        try:
+            del container[key]
+        except (KeyError, IndexError, TypeError):
+            continue
+        removed.append((shown, _short(error.get("msg", "invalid"))))
+    return removed
+
+
+def _is_missing(error: dict[str, Any]) -> bool:
+    # pydantic says "missing"; fhir.resources' own required-field check says "model_field_validation.missing"
+    return error["type"] == "missing" or error["type"].endswith(".missing")
+
+
+def _resolve(data: Any, loc: Iterable[Any]) -> tuple[Any, Any, str] | None:
+    """Follow a pydantic error location to (container, key, dotted path)."""
+    node = data
+    steps: list[tuple[Any, Any]] = []
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            steps.append((node, part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            steps.append((node, part))
+            node = node[part]
+        elif isinstance(part, str):
+            continue  # a union tag or model name pydantic adds to the location
+        else:
+            break
+    if not steps:
+        return None
+    container, key = steps[-1]
+    shown = ""
+    for _, step in steps:
+        shown += f"[{step}]" if isinstance(step, int) else (f".{step}" if shown else step)
+    return container, key, shown
+
+
+def _short(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return message if len(message) <= 80 else message[:77] + "..."
+
+
+def resource_label(raw: dict[str, Any]) -> str:
+    kind = raw.get("resourceType") if isinstance(raw.get("resourceType"), str) else "Resource"
+    rid = raw.get("id")
+    return f"{kind}/{rid}" if isinstance(rid, str) and rid else f"{kind} (no id)"
+
+
+# --- small typed readers over checked JSON --------------------------------------------------
+
+def concept(value: Any) -> Concept:
+    """A CodeableConcept (or a bare Coding) as a Concept; malformed parts are skipped."""
+    if not isinstance(value, dict):
+        return Concept()
+    raw_codings = value.get("coding")
+    if isinstance(raw_codings, dict):
+        raw_codings = [raw_codings]
+    codings: list[Coding] = []
+    if isinstance(raw_codings, list):
+        codings.extend(c for c in (coding(item) for item in raw_codings) if c is not None)
+    elif "code" in value or "system" in value:
+        single = coding(value)
+        if single is not None:
+            codings.append(single)
+    text = value.get("text") if isinstance(value.get("text"), str) else None
+    return Concept(codings=tuple(codings), text=text)
+
+
+def coding(value: Any) -> Coding | None:
+    if not isinstance(value, dict):
+        return None
+    system = value.get("system") if isinstance(value.get("system"), str) else None
+    code = value.get("code") if isinstance(value.get("code"), str) else None
+    display = value.get("display") if isinstance(value.get("display"), str) else None
+    if not (code or display):
+        return None
+    return Coding(system=system, code=code, display=display)
+
+
+def concepts(values: Any) -> tuple[Concept, ...]:
+    if isinstance(values, dict):
+        values = [values]
+    if not isinstance(values, list):
+        return ()
+    return tuple(c for c in (concept(v) for v in values) if c.codings or c.text)
+
+
+def code_of(value: Any) -> str | None:
+    """The first code of a CodeableConcept (status-like elements such as clinicalStatus)."""
+    for c in concept(value).codings:
+        if c.code:
+            return c.code
+    return None
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def fhir_date(value: Any) -> tuple[date, str] | None:
+    """Parse a FHIR date/dateTime to (date, precision) where precision is year/month/day.
+
+    A dateTime keeps its own local date (the clinician's calendar day).
+    """
+    if not isinstance(value, str):
+        return None
+    match = _DATE.match(value.strip())
+    if not match:
+        return None
+    year, month, day = match.groups()
+    try:
+        if day:
+            return date(int(year), int(month), int(day)), "day"
+        if month:
+            return date(int(year), int(month), 1), "month"
+        return date(int(year), 1, 1), "year"
+    except ValueError:
+        return None
+
+
+def fhir_instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def reference_target(value: Any) -> tuple[str, str] | None:
+    """`{"reference": "Patient/123"}` (relative or absolute, with or without _history) -> ("Patient", "123")."""
+    if not isinstance(value, dict) or not isinstance(value.get("reference"), str):
+        return None
+    parts = value["reference"].split("/_history/")[0].rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] and parts[-1]:
+        return parts[-2], parts[-1]
+    return None
+
+
+def number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    return None

@@ -1,0 +1,163 @@
+"""The patient record the rules read: FHIR data normalised into plain, immutable values.
+
+Each entry keeps `source` ("MedicationStatement/123") so every card can show
+the resources that fired it. A section whose data the client did not send
+(prefetch key absent, or an OperationOutcome in its place) raises
+`DataUnavailable` when read, so missing data can never pass for "no data".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str | None
+    code: str | None
+    display: str | None = None
+
+
+@dataclass(frozen=True)
+class Concept:
+    """A CodeableConcept: codings plus free text."""
+
+    codings: tuple[Coding, ...] = ()
+    text: str | None = None
+
+    def names(self) -> tuple[str, ...]:
+        found = [self.text] if self.text else []
+        found.extend(c.display for c in self.codings if c.display)
+        return tuple(found)
+
+    def label(self) -> str:
+        names = self.names()
+        if names:
+            return names[0]
+        return next((c.code for c in self.codings if c.code), "unnamed")
+
+
+@dataclass(frozen=True)
+class ConceptMatch:
+    """A knowledge-base concept an entry denotes, and how that was recognised."""
+
+    concept: str
+    how: str  # e.g. "code http://snomed.info/sct|24079001 [V]" or "name 'Dupixent' in ..."
+
+
+class _Matched:
+    matches: tuple[ConceptMatch, ...]
+
+    def match_for(self, concept_id: str) -> ConceptMatch | None:
+        return next((m for m in self.matches if m.concept == concept_id), None)
+
+    def is_a(self, concept_id: str) -> bool:
+        return self.match_for(concept_id) is not None
+
+
+@dataclass(frozen=True)
+class Demographics:
+    source: str
+    birth_date: date | None
+    gender: str | None
+
+
+@dataclass(frozen=True)
+class MedicationUse(_Matched):
+    """One MedicationStatement or MedicationRequest (later: dispense, administration)."""
+
+    source: str
+    kind: str  # "statement" | "request"
+    medication: Concept
+    matches: tuple[ConceptMatch, ...]
+    status: str | None
+    start: date | None
+    end: date | None
+    recorded: date | None
+    status_reasons: tuple[Concept, ...] = ()
+    reasons: tuple[Concept, ...] = ()
+    intent: str | None = None
+
+
+@dataclass(frozen=True)
+class ConditionEntry(_Matched):
+    source: str
+    code: Concept
+    matches: tuple[ConceptMatch, ...]
+    clinical_status: str | None
+    verification_status: str | None
+    onset: date | None
+    abatement: date | None
+    recorded: date | None
+    severity: Concept | None = None
+
+
+@dataclass(frozen=True)
+class ObservationEntry(_Matched):
+    source: str
+    code: Concept
+    matches: tuple[ConceptMatch, ...]
+    status: str | None
+    effective: date | None
+    value: float | None
+    unit: str | None
+
+
+@dataclass(frozen=True)
+class DraftOrder(_Matched):
+    """An unsigned order from the order-select / order-sign context."""
+
+    source: str  # "MedicationRequest/abc"
+    resource_type: str
+    medication: Concept | None
+    matches: tuple[ConceptMatch, ...]
+    selected: bool
+
+
+class DataUnavailable(Exception):
+    """The rules need a section the client did not send and the service could not read."""
+
+    def __init__(self, sections: frozenset[str], reasons: Mapping[str, str]):
+        self.sections = sections
+        self.reasons = dict(reasons)
+        super().__init__(", ".join(sorted(sections)))
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    demographics_: Demographics | None
+    conditions_: tuple[ConditionEntry, ...]
+    medications_: tuple[MedicationUse, ...]
+    observations_: tuple[ObservationEntry, ...]
+    draft_orders: tuple[DraftOrder, ...] = ()
+    # section name (FHIR resource type) -> why it is unavailable
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def _require(self, *sections: str) -> None:
+        missing = frozenset(s for s in sections if s in self.unavailable)
+        if missing:
+            raise DataUnavailable(missing, {s: self.unavailable[s] for s in missing})
+
+    @property
+    def demographics(self) -> Demographics | None:
+        self._require("Patient")
+        return self.demographics_
+
+    @property
+    def conditions(self) -> tuple[ConditionEntry, ...]:
+        self._require("Condition")
+        return self.conditions_
+
+    @property
+    def medications(self) -> tuple[MedicationUse, ...]:
+        self._require("MedicationStatement", "MedicationRequest")
+        return self.medications_
+
+    @property
+    def observations(self) -> tuple[ObservationEntry, ...]:
+        self._require("Observation")
+        return self.observations_

@@ -1,0 +1,310 @@
+"""FHIR resources -> PatientRecord.
+
+Resources are matched against the knowledge base's concepts first (a cheap
+look at codes and names); only those the rules can use are checked with the
+FHIR models and kept, each with the concepts it matched. Everything tolerated
+or ignored along the way becomes a note, not an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from ..knowledge.concepts import ConceptMatcher
+from . import fhir_json as fj
+from .model import (
+    Concept,
+    ConceptMatch,
+    ConditionEntry,
+    Demographics,
+    DraftOrder,
+    MedicationUse,
+    ObservationEntry,
+    PatientRecord,
+)
+
+_SUBJECT_ELEMENTS = ("subject", "patient")
+
+
+def build_patient_record(
+    patient_id: str,
+    resources: Mapping[str, list[dict[str, Any]]],
+    unavailable: Mapping[str, str],
+    matcher: ConceptMatcher,
+    *,
+    draft_orders: Any = None,
+    selections: Iterable[str] | None = None,
+    notes: Iterable[str] = (),
+) -> PatientRecord:
+    reader = _Reader(patient_id, matcher, resources)
+    reader.notes.extend(notes)
+    unavailable = dict(unavailable)
+
+    demographics = reader.demographics(resources.get("Patient", ()))
+    if demographics is None and "Patient" not in unavailable and resources.get("Patient"):
+        unavailable["Patient"] = f"no Patient resource for Patient/{patient_id} was sent"
+
+    conditions = tuple(reader.each(resources.get("Condition", ()), reader.condition))
+    medications = tuple(
+        reader.each(resources.get("MedicationStatement", ()), reader.medication_statement)
+    ) + tuple(reader.each(resources.get("MedicationRequest", ()), reader.medication_request))
+    observations = tuple(reader.each(resources.get("Observation", ()), reader.observation))
+    orders = tuple(reader.draft_orders(draft_orders, selections))
+    return PatientRecord(
+        patient_id=patient_id,
+        demographics_=demographics,
+        conditions_=conditions,
+        medications_=medications,
+        observations_=observations,
+        draft_orders=orders,
+        unavailable=unavailable,
+        notes=tuple(reader.notes),
+    )
+
+
+class _Reader:
+    def __init__(self, patient_id: str, matcher: ConceptMatcher, resources: Mapping[str, list[dict[str, Any]]]):
+        self.patient_id = patient_id
+        self.matcher = matcher
+        self.notes: list[str] = []
+        self._medications = {
+            r["id"]: r for r in resources.get("Medication", ()) if isinstance(r.get("id"), str)
+        }
+
+    def each(self, raws: Iterable[dict[str, Any]], read) -> Iterable[Any]:
+        for raw in raws:
+            entry = read(raw)
+            if entry is not None:
+                yield entry
+
+    # -- shared checks -------------------------------------------------------------------
+
+    def _belongs_to_patient(self, raw: dict[str, Any]) -> bool:
+        for element in _SUBJECT_ELEMENTS:
+            target = fj.reference_target(raw.get(element))
+            if target is not None:
+                kind, rid = target
+                if kind == "Patient" and rid != self.patient_id:
+                    self.notes.append(f"{fj.resource_label(raw)}: belongs to Patient/{rid}, not Patient/{self.patient_id}; ignored")
+                    return False
+                return True
+        return True
+
+    def _checked(self, raw: dict[str, Any]) -> dict[str, Any] | None:
+        if raw.get("status") == "entered-in-error" or fj.code_of(raw.get("verificationStatus")) == "entered-in-error":
+            self.notes.append(f"{fj.resource_label(raw)}: entered in error; ignored")
+            return None
+        if not self._belongs_to_patient(raw):
+            return None
+        return fj.checked_resource(raw, self.notes)
+
+    def _date(self, raw: dict[str, Any], value: Any, element: str):
+        parsed = fj.fhir_date(value)
+        if parsed is None:
+            return None
+        day, precision = parsed
+        if precision != "day":
+            self.notes.append(f"{fj.resource_label(raw)}: {element} {value} is only {precision}-precise; taken as {day.isoformat()}")
+        return day
+
+    def _matches(self, concept: Concept, kind: str) -> list[ConceptMatch]:
+        return self.matcher.match(concept, kind)
+
+    # -- Patient -------------------------------------------------------------------------
+
+    def demographics(self, raws: Iterable[dict[str, Any]]) -> Demographics | None:
+        for raw in raws:
+            if raw.get("id") != self.patient_id:
+                self.notes.append(f"{fj.resource_label(raw)}: prefetched Patient is not Patient/{self.patient_id}; ignored")
+                continue
+            checked = fj.checked_resource(raw, self.notes)
+            if checked is None:
+                continue
+            gender = checked.get("gender") if isinstance(checked.get("gender"), str) else None
+            return Demographics(
+                source=fj.resource_label(checked),
+                birth_date=self._date(checked, checked.get("birthDate"), "birthDate"),
+                gender=gender,
+            )
+        return None
+
+    # -- Condition -----------------------------------------------------------------------
+
+    def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
+        code = fj.concept(raw.get("code"))
+        if not self._matches(code, "condition"):
+            return None
+        checked = self._checked(raw)
+        if checked is None:
+            return None
+        code = fj.concept(checked.get("code"))
+        matches = self._matches(code, "condition")
+        if not matches:
+            return None
+        severity = fj.concept(checked.get("severity")) if checked.get("severity") else None
+        return ConditionEntry(
+            source=fj.resource_label(checked),
+            code=code,
+            matches=tuple(matches),
+            clinical_status=fj.code_of(checked.get("clinicalStatus")),
+            verification_status=fj.code_of(checked.get("verificationStatus")),
+            onset=self._date(checked, checked.get("onsetDateTime") or (checked.get("onsetPeriod") or {}).get("start"), "onset"),
+            abatement=self._date(checked, checked.get("abatementDateTime") or (checked.get("abatementPeriod") or {}).get("start"), "abatement"),
+            recorded=self._date(checked, checked.get("recordedDate"), "recordedDate"),
+            severity=severity,
+        )
+
+    # -- MedicationStatement / MedicationRequest -----------------------------------------
+
+    def _medication_concept(self, resource: dict[str, Any]) -> Concept:
+        if "medicationCodeableConcept" in resource:
+            return fj.concept(resource.get("medicationCodeableConcept"))
+        reference = resource.get("medicationReference")
+        if not isinstance(reference, dict):
+            return Concept()
+        target = reference.get("reference")
+        medication = None
+        if isinstance(target, str) and target.startswith("#"):
+            contained = resource.get("contained")
+            if isinstance(contained, list):
+                medication = next(
+                    (c for c in contained if isinstance(c, dict) and c.get("resourceType") == "Medication" and c.get("id") == target[1:]),
+                    None,
+                )
+        else:
+            found = fj.reference_target(reference)
+            if found and found[0] == "Medication":
+                medication = self._medications.get(found[1])
+        concept = fj.concept(medication.get("code")) if medication else Concept()
+        display = reference.get("display")
+        if isinstance(display, str) and display:
+            concept = Concept(codings=concept.codings, text=concept.text or display)
+        return concept
+
+    def _medication_use(self, raw: dict[str, Any]) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
+        if not self._matches(self._medication_concept(raw), "drug"):
+            return None
+        checked = self._checked(raw)
+        if checked is None:
+            return None
+        medication = self._medication_concept(checked)
+        matches = self._matches(medication, "drug")
+        return (checked, medication, matches) if matches else None
+
+    def medication_statement(self, raw: dict[str, Any]) -> MedicationUse | None:
+        found = self._medication_use(raw)
+        if found is None:
+            return None
+        checked, medication, matches = found
+        period = checked.get("effectivePeriod") or {}
+        return MedicationUse(
+            source=fj.resource_label(checked),
+            kind="statement",
+            medication=medication,
+            matches=tuple(matches),
+            status=checked.get("status"),
+            start=self._date(checked, period.get("start") or checked.get("effectiveDateTime"), "effective start"),
+            end=self._date(checked, period.get("end"), "effective end"),
+            recorded=self._date(checked, checked.get("dateAsserted"), "dateAsserted"),
+            status_reasons=fj.concepts(checked.get("statusReason")),
+            reasons=fj.concepts(checked.get("reasonCode")),
+        )
+
+    def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
+        found = self._medication_use(raw)
+        if found is None:
+            return None
+        checked, medication, matches = found
+        bounds = _first_bounds_period(checked)
+        validity = (checked.get("dispenseRequest") or {}).get("validityPeriod") or {}
+        authored = checked.get("authoredOn")
+        return MedicationUse(
+            source=fj.resource_label(checked),
+            kind="request",
+            medication=medication,
+            matches=tuple(matches),
+            status=checked.get("status"),
+            start=self._date(checked, bounds.get("start") or validity.get("start") or authored, "start"),
+            end=self._date(checked, bounds.get("end") or validity.get("end"), "end"),
+            recorded=self._date(checked, authored, "authoredOn"),
+            status_reasons=fj.concepts(checked.get("statusReason")),
+            reasons=fj.concepts(checked.get("reasonCode")),
+            intent=checked.get("intent") if isinstance(checked.get("intent"), str) else None,
+        )
+
+    # -- Observation ---------------------------------------------------------------------
+
+    def observation(self, raw: dict[str, Any]) -> ObservationEntry | None:
+        if not self._matches(fj.concept(raw.get("code")), "score"):
+            return None
+        checked = self._checked(raw)
+        if checked is None:
+            return None
+        code = fj.concept(checked.get("code"))
+        matches = self._matches(code, "score")
+        value, unit = _observation_value(checked)
+        kept = []
+        for match in matches:
+            definition = self.matcher.definitions[match.concept]
+            low, high = definition.value_range or (float("-inf"), float("inf"))
+            if value is None or not low <= value <= high or not definition.accepts_unit(unit):
+                shown = "no numeric value" if value is None else f"value {value:g} {unit or ''}".rstrip()
+                self.notes.append(f"{fj.resource_label(checked)}: looks like {definition.label} but has {shown}; ignored")
+                continue
+            kept.append(match)
+        if not kept:
+            return None
+        period = checked.get("effectivePeriod") or {}
+        effective = checked.get("effectiveDateTime") or period.get("start") or checked.get("effectiveInstant") or checked.get("issued")
+        return ObservationEntry(
+            source=fj.resource_label(checked),
+            code=code,
+            matches=tuple(kept),
+            status=checked.get("status"),
+            effective=self._date(checked, effective, "effective"),
+            value=value,
+            unit=unit,
+        )
+
+    # -- draft orders (order-select / order-sign context) ----------------------------------
+
+    def draft_orders(self, bundle: Any, selections: Iterable[str] | None) -> Iterable[DraftOrder]:
+        if not isinstance(bundle, dict):
+            return
+        selected = set(selections) if selections is not None else None
+        for entry in bundle.get("entry") or ():
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                continue
+            label = fj.resource_label(resource)
+            is_selected = selected is None or label in selected
+            medication = None
+            matches: tuple[ConceptMatch, ...] = ()
+            if resource["resourceType"] in {"MedicationRequest", "MedicationStatement"}:
+                medication = self._medication_concept(resource)
+                matches = tuple(self._matches(medication, "drug"))
+            yield DraftOrder(
+                source=label,
+                resource_type=resource["resourceType"],
+                medication=medication,
+                matches=matches,
+                selected=is_selected,
+            )
+
+
+def _first_bounds_period(resource: dict[str, Any]) -> dict[str, Any]:
+    for dosage in resource.get("dosageInstruction") or ():
+        bounds = (((dosage or {}).get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+        if isinstance(bounds, dict):
+            return bounds
+    return {}
+
+
+def _observation_value(resource: dict[str, Any]) -> tuple[float | None, str | None]:
+    quantity = resource.get("valueQuantity")
+    if isinstance(quantity, dict):
+        unit = quantity.get("code") or quantity.get("unit")
+        return fj.number(quantity.get("value")), unit if isinstance(unit, str) else None
+    if "valueInteger" in resource:
+        return fj.number(resource.get("valueInteger")), None
+    return None, None

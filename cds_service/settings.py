@@ -1,0 +1,128 @@
+"""Settings, read once from environment variables prefixed ``CDS_``.
+
+Every setting has a safe embedded default so the service starts with no
+external database, cache or network. `.env.example` documents each one; the
+README's configuration table is checked against `SETTINGS_DOC` by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+PREFIX = "CDS_"
+
+# name -> (default, description). The single list of settings the service reads.
+SETTINGS_DOC: dict[str, tuple[str, str]] = {
+    "CDS_DATABASE_URL": (
+        "sqlite:///instance/cds-service.sqlite3",
+        "Where feedback is stored. `sqlite:///relative/path` or `sqlite:////absolute/path`.",
+    ),
+    "CDS_MAX_BODY_BYTES": ("5000000", "Largest request body accepted; larger bodies get 413."),
+    "CDS_CORS_ORIGINS": ("*", "Comma-separated origins allowed by CORS (`*` for any, as the public sandbox needs)."),
+    "CDS_REGION": ("US", "Regulatory region whose approvals apply to next-line options (`US` or `EU`)."),
+    "CDS_CARD_TOPIC_SYSTEM": (
+        "http://example.org/fhir/CodeSystem/dupilumab-cds-card-topic",
+        "Coding system of `card.source.topic`; set it to your organisation's canonical URL.",
+    ),
+    "CDS_OVERRIDE_REASON_SYSTEM": (
+        "http://example.org/fhir/CodeSystem/dupilumab-cds-override-reason",
+        "Coding system of the override reasons cards offer.",
+    ),
+    "CDS_SOURCE_LABEL": ("Dupilumab next-line CDS", "`card.source.label` shown to clinicians."),
+    "CDS_SCORE_CODES": (
+        "",
+        "Local codes for AD severity scores, e.g. `EASI=http://hospital.example/codes|easi;IGA=|iga-ad`.",
+    ),
+    "CDS_LOG_LEVEL": ("INFO", "Python log level."),
+    "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
+    "CDS_PORT": ("8080", "Port `cds-service serve` binds to."),
+    "CDS_WORKERS": ("2", "gunicorn worker processes for `cds-service serve`."),
+    "CDS_THREADS": ("4", "Threads per gunicorn worker (FHIR reads wait on the network)."),
+    "CDS_TIMEOUT_SECONDS": ("30", "gunicorn worker timeout."),
+}
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot use; raised at start-up."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    max_body_bytes: int
+    cors_origins: tuple[str, ...]
+    region: str
+    card_topic_system: str
+    override_reason_system: str
+    source_label: str
+    score_codes: Mapping[str, tuple[tuple[str, str], ...]]
+    log_level: str
+    host: str
+    port: int
+    workers: int
+    threads: int
+    timeout_seconds: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def raw(name: str) -> str:
+            return env.get(name, SETTINGS_DOC[name][0]).strip()
+
+        values: dict[str, object] = {
+            "database_url": raw("CDS_DATABASE_URL"),
+            "max_body_bytes": _positive_int(raw("CDS_MAX_BODY_BYTES"), "CDS_MAX_BODY_BYTES"),
+            "cors_origins": tuple(o.strip() for o in raw("CDS_CORS_ORIGINS").split(",") if o.strip()),
+            "region": _region(raw("CDS_REGION")),
+            "card_topic_system": raw("CDS_CARD_TOPIC_SYSTEM"),
+            "override_reason_system": raw("CDS_OVERRIDE_REASON_SYSTEM"),
+            "source_label": raw("CDS_SOURCE_LABEL"),
+            "score_codes": parse_score_codes(raw("CDS_SCORE_CODES")),
+            "log_level": raw("CDS_LOG_LEVEL").upper(),
+            "host": raw("CDS_HOST"),
+            "port": _positive_int(raw("CDS_PORT"), "CDS_PORT"),
+            "workers": _positive_int(raw("CDS_WORKERS"), "CDS_WORKERS"),
+            "threads": _positive_int(raw("CDS_THREADS"), "CDS_THREADS"),
+            "timeout_seconds": _positive_int(raw("CDS_TIMEOUT_SECONDS"), "CDS_TIMEOUT_SECONDS"),
+        }
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _positive_int(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise SettingsError(f"{name} must be positive, got {number}")
+    return number
+
+
+def _region(value: str) -> str:
+    region = value.upper()
+    if region not in {"US", "EU"}:
+        raise SettingsError(f"CDS_REGION must be US or EU, got {value!r}")
+    return region
+
+
+def parse_score_codes(value: str) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Parse ``INSTRUMENT=system|code,system|code;INSTRUMENT=...``.
+
+    An empty system (``|code``) matches the code in any system, for EHRs that
+    send local codes without one.
+    """
+    result: dict[str, list[tuple[str, str]]] = {}
+    for part in filter(None, (p.strip() for p in value.split(";"))):
+        instrument, sep, codes = part.partition("=")
+        if not sep or not instrument.strip():
+            raise SettingsError(f"CDS_SCORE_CODES entry {part!r} is not INSTRUMENT=system|code")
+        for token in filter(None, (c.strip() for c in codes.split(","))):
+            system, bar, code = token.rpartition("|")
+            if not bar or not code:
+                raise SettingsError(f"CDS_SCORE_CODES code {token!r} is not system|code")
+            result.setdefault(instrument.strip().upper(), []).append((system, code))
+    return {k: tuple(v) for k, v in result.items()}

@@ -1,0 +1,133 @@
+"""Helpers the tests share: fixture scenarios, hook requests built from them, the external material."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from cds_service.hooks.catalog import PREFETCH, SERVICES
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "fhir_fixtures" / "scenarios"
+REQUESTS = ROOT / "fhir_fixtures" / "requests"
+EXTERNAL = Path(__file__).resolve().parent / "external"
+
+SERVICE_FOR_HOOK = {s.hook: s.id for s in SERVICES}
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    bundle: dict[str, Any]
+    expected: dict[str, Any]
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return [e["resource"] for e in self.bundle["entry"]]
+
+    @property
+    def patient_id(self) -> str:
+        return next(r["id"] for r in self.resources if r["resourceType"] == "Patient")
+
+    @property
+    def evaluate_at(self) -> datetime:
+        return datetime.fromisoformat(self.expected["evaluate_at"].replace("Z", "+00:00"))
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources if r["resourceType"] == resource_type]
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.name.removesuffix(".json") for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
+
+
+def load_scenario(name: str) -> Scenario:
+    return Scenario(name, load_json(SCENARIOS / f"{name}.json"), load_json(SCENARIOS / f"{name}.expected.json"))
+
+
+def searchset(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    entries = [{"fullUrl": f"http://fhir.example.org/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
+
+
+def full_prefetch(scenario: Scenario) -> dict[str, Any]:
+    """What a client that fulfils every template would send (null where there is no data)."""
+    prefetch: dict[str, Any] = {}
+    for key, template in PREFETCH.items():
+        resource_type = template.split("?")[0].split("/")[0]
+        found = scenario.of_type(resource_type)
+        if key == "Patient":
+            prefetch[key] = found[0] if found else None
+        else:
+            prefetch[key] = searchset(found)
+    return prefetch
+
+
+def dupilumab_draft_order(patient_id: str, order_id: str = "draft-dupilumab") -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Dupixent 300 mg/2 mL pen"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "dosageInstruction": [{"text": "300 mg subcutaneously every 2 weeks"}],
+    }
+
+
+def unrelated_draft_order(patient_id: str, order_id: str = "draft-cetirizine") -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": order_id,
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "cetirizine 10 mg tablet"},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+
+
+def hook_request(
+    scenario: Scenario,
+    hook: str = "patient-view",
+    *,
+    prefetch: dict[str, Any] | None = None,
+    draft_orders: list[dict[str, Any]] | None = None,
+    selections: list[str] | None = None,
+) -> dict[str, Any]:
+    context: dict[str, Any] = {"userId": "Practitioner/example", "patientId": scenario.patient_id, "encounterId": "enc-1"}
+    if hook in {"order-select", "order-sign"}:
+        orders = draft_orders if draft_orders is not None else [dupilumab_draft_order(scenario.patient_id)]
+        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": o} for o in orders]}
+        if hook == "order-select":
+            context["selections"] = selections or [f"MedicationRequest/{orders[0]['id']}"]
+    return {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": "https://fhir.example.org/r4",
+        "context": context,
+        "prefetch": copy.deepcopy(prefetch if prefetch is not None else full_prefetch(scenario)),
+    }
+
+
+def service_url(hook: str) -> str:
+    return f"/cds-services/{SERVICE_FOR_HOOK[hook]}"
+
+
+def walk(value: Any, path: str = "") -> Iterable[tuple[str, Any]]:
+    """Every (path, value) inside a JSON document."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from walk(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk(item, f"{path}[{index}]")

@@ -1,0 +1,118 @@
+"""Every clinical scenario in fhir_fixtures/ gets the answer written beside it, on every hook."""
+
+from __future__ import annotations
+
+import pytest
+
+from support import (
+    dupilumab_draft_order,
+    hook_request,
+    load_scenario,
+    scenario_names,
+    service_url,
+    unrelated_draft_order,
+)
+
+SCENARIOS = scenario_names()
+
+
+def medication_names(card: dict) -> list[str]:
+    """Lower-case text of every MedicationRequest a card's suggestions would create."""
+    names = []
+    for suggestion in card.get("suggestions", []):
+        for action in suggestion["actions"]:
+            if action["type"] == "create" and action["resource"]["resourceType"] == "MedicationRequest":
+                names.append(action["resource"]["medicationCodeableConcept"]["text"].lower())
+    return names
+
+
+def check_cards(cards: list[dict], expected: list[dict]) -> None:
+    assert [c["source"]["topic"]["code"] for c in cards] == [e["topic"] for e in expected]
+    for card, want in zip(cards, expected):
+        assert card["indicator"] == want["indicator"]
+        for text in want.get("summary_includes", []):
+            assert text in card["summary"]
+        for text in want.get("detail_includes", []):
+            assert text in card["detail"], f"{text!r} missing from the card detail"
+        for text in want.get("detail_excludes", []):
+            assert text not in card["detail"], f"{text!r} should not be in the card detail"
+        created = medication_names(card)
+        assert len(created) == len(want["suggested_medications"])
+        for drug, text in zip(want["suggested_medications"], created):
+            assert text.startswith(drug), f"suggestions in order {created}, expected {want['suggested_medications']}"
+        not_offered = next((line for line in card["detail"].splitlines() if line.startswith("Not offered")), "")
+        for label in want.get("not_offered", []):
+            assert label in not_offered
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_patient_view_answers_as_the_scenario_expects(make_app, name):
+    scenario = load_scenario(name)
+    client = make_app(now=scenario.evaluate_at).test_client()
+    response = client.post(service_url("patient-view"), json=hook_request(scenario))
+    assert response.status_code == 200, response.get_json()
+    check_cards(response.get_json()["cards"], scenario.expected["cards"])
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered(make_app, name, hook):
+    scenario = load_scenario(name)
+    client = make_app(now=scenario.evaluate_at).test_client()
+    response = client.post(service_url(hook), json=hook_request(scenario, hook))
+    assert response.status_code == 200, response.get_json()
+    cards = response.get_json()["cards"]
+    check_cards(cards, scenario.expected["cards"])
+    for card in cards:
+        for suggestion in card.get("suggestions", []):
+            first = suggestion["actions"][0]
+            assert suggestion["label"].startswith("Replace dupilumab")
+            assert first == {
+                "type": "delete",
+                "description": "Remove the draft dupilumab order MedicationRequest/draft-dupilumab",
+                "resourceId": "MedicationRequest/draft-dupilumab",
+            }
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+def test_order_hooks_stay_silent_for_unrelated_orders(make_app, hook):
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    client = make_app(now=scenario.evaluate_at).test_client()
+    body = hook_request(scenario, hook, draft_orders=[unrelated_draft_order(scenario.patient_id)])
+    response = client.post(service_url(hook), json=body)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+
+
+def test_order_select_advises_only_on_the_selected_order(make_app):
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    client = make_app(now=scenario.evaluate_at).test_client()
+    orders = [unrelated_draft_order(scenario.patient_id), dupilumab_draft_order(scenario.patient_id)]
+    picked_other = hook_request(scenario, "order-select", draft_orders=orders, selections=["MedicationRequest/draft-cetirizine"])
+    assert client.post(service_url("order-select"), json=picked_other).get_json() == {"cards": []}
+    picked_dupilumab = hook_request(scenario, "order-select", draft_orders=orders, selections=["MedicationRequest/draft-dupilumab"])
+    assert len(client.post(service_url("order-select"), json=picked_dupilumab).get_json()["cards"]) == 1
+    # order-sign: every draft order is about to be signed, so the dupilumab one counts.
+    signing = hook_request(scenario, "order-sign", draft_orders=orders)
+    assert len(client.post(service_url("order-sign"), json=signing).get_json()["cards"]) == 1
+
+
+def test_the_card_follows_the_clock_it_is_given(make_app):
+    """Weeks on drug are counted to the day of the call for an ongoing course."""
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    later = scenario.evaluate_at.replace(year=2026)  # 2026-09-01: 78 weeks after 2025-03-03
+    client = make_app(now=later).test_client()
+    card = client.post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"][0]
+    assert "after 78 weeks" in card["summary"]
+
+
+def test_the_same_hook_call_gives_the_same_card_ids_and_a_new_call_new_ones(make_app):
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    client = make_app(now=scenario.evaluate_at).test_client()
+    body = hook_request(scenario)
+    first = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]
+    again = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]
+    other = client.post(service_url("patient-view"), json={**body, "hookInstance": "3f1b2c4d-0000-4000-8000-000000000001"}).get_json()["cards"][0]
+    assert first["uuid"] == again["uuid"]
+    assert first["uuid"] != other["uuid"]
+    assert {s["uuid"] for s in first["suggestions"]}.isdisjoint({s["uuid"] for s in other["suggestions"]})
