@@ -117,7 +117,8 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
     kind = error.validator
     value = error.validator_value
     if kind == "required":
-        missing = next((name for name in value if isinstance(error.instance, dict) and name not in error.instance), None)
+        # one error per missing property; the message is "'name' is a required property"
+        missing = next((name for name in value if error.message.startswith(repr(name))), None)
         return Problem(_dotted(prefix, [*path, missing] if missing else path), "is required")
     messages = {
         "type": lambda: f"must be {_type_words(value)}",

@@ -1,0 +1,118 @@
+"""Every card the service returns keeps the CDS Hooks 2.0 card rules (requirement ids from
+tests/external/cds-hooks-2.0-requirements.csv are cited per test)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from jsonschema import Draft202012Validator
+
+from support import EXTERNAL, hook_request, load_json, load_scenario, scenario_names, service_url, walk
+
+RESPONSE_SCHEMA = Draft202012Validator(load_json(Path(__file__).parent / "schemas" / "cds-hooks-response.schema.json"))
+HOOKS = ["patient-view", "order-select", "order-sign"]
+
+
+def all_responses(make_app):
+    for name in scenario_names():
+        scenario = load_scenario(name)
+        client = make_app(now=scenario.evaluate_at).test_client()
+        for hook in HOOKS:
+            response = client.post(service_url(hook), json=hook_request(scenario, hook))
+            assert response.status_code == 200
+            yield f"{name}/{hook}", response.get_json()
+
+
+@pytest.fixture
+def responses(make_app):
+    found = dict(all_responses(make_app))
+    assert sum(len(r["cards"]) for r in found.values()) >= 9, "the scenarios should produce cards to check"
+    return found
+
+
+def test_the_response_schema_accepts_the_inferno_valid_cards():
+    """The test schema is checked against cards written by another project."""
+    cards = load_json(EXTERNAL / "inferno-crd" / "valid_cards.json")
+    errors = list(RESPONSE_SCHEMA.iter_errors({"cards": cards}))
+    assert errors == []
+
+
+def test_responses_match_the_cds_hooks_response_schema(responses):
+    """REQ 74, 80, 83, 87, 88, 90, 92, 93, 95, 96, 98, 100, 105, 107, 115, 117, 119, 121, 124, 127, 128, 130-135, 216-219."""
+    for where, body in responses.items():
+        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in RESPONSE_SCHEMA.iter_errors(body)]
+        assert errors == [], where
+
+
+def test_no_attribute_is_null_or_empty(responses):
+    """REQ 3: optional attributes with no value are omitted; only the cards array may be empty."""
+    for where, body in responses.items():
+        for path, value in walk(body):
+            if path == "cards":
+                continue
+            assert value is not None and value != "" and value != [] and value != {}, f"{where}: {path} is empty"
+
+
+def test_summaries_are_shorter_than_140_characters(responses):
+    """REQ 83."""
+    for where, body in responses.items():
+        for card in body["cards"]:
+            assert len(card["summary"]) < 140, where
+
+
+def test_cards_and_suggestions_have_unique_uuids(responses):
+    """REQ 80, 118, 119: feedback names cards and suggestions by uuid."""
+    seen = set()
+    for where, body in responses.items():
+        for card in body["cards"]:
+            ids = [card["uuid"], *(s["uuid"] for s in card.get("suggestions", []))]
+            assert all(ids), where
+            assert seen.isdisjoint(ids), where
+            seen.update(ids)
+
+
+def test_suggestions_come_with_a_selection_behavior_and_at_most_one_recommendation(responses):
+    """REQ 93, 95, 96, 122."""
+    for where, body in responses.items():
+        for card in body["cards"]:
+            if card.get("suggestions"):
+                assert card["selectionBehavior"] in {"at-most-one", "any"}, where
+                if card["selectionBehavior"] == "at-most-one":
+                    assert sum(bool(s.get("isRecommended")) for s in card["suggestions"]) <= 1
+            else:
+                assert "selectionBehavior" not in card
+
+
+def test_override_reasons_have_a_display(responses):
+    """REQ 98, 100, 136, 219."""
+    for body in responses.values():
+        for card in body["cards"]:
+            for reason in card.get("overrideReasons", []):
+                assert reason["display"] and reason["system"] and reason["code"]
+
+
+def test_draft_orders_are_valid_r4_medication_requests_for_this_patient(responses):
+    """REQ 130, 131: a create action carries a whole new FHIR resource."""
+    checked = 0
+    for where, body in responses.items():
+        for card in body["cards"]:
+            for suggestion in card.get("suggestions", []):
+                for action in suggestion["actions"]:
+                    if action["type"] != "create":
+                        continue
+                    order = MedicationRequest.model_validate(action["resource"])
+                    assert order.status == "draft" and order.intent == "order"
+                    assert order.subject.reference.startswith("Patient/")
+                    assert order.dosageInstruction[0].text
+                    checked += 1
+    assert checked >= 4
+
+
+def test_written_codes_are_verified_ones(responses):
+    """codes.md: only V codes go into orders; RxNorm 2196092 (upadacitinib) is unverified and never sent."""
+    for body in responses.values():
+        text = json.dumps(body)
+        assert "2196092" not in text

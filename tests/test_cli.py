@@ -1,0 +1,85 @@
+"""`cds-service evaluate`: one request through the same pipeline, no server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from support import REQUESTS, ROOT, hook_request, load_json, load_scenario
+
+CLI = [sys.executable, "-m", "cds_service"]
+
+
+def run(*args, stdin: bytes | None = None, env_extra=None):
+    import os
+
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, cwd=ROOT, env=env, timeout=60)
+
+
+def test_evaluate_prints_the_card_for_a_fixture_request():
+    result = run("evaluate", str(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json"), "--now", "2025-09-01T12:00:00Z")
+    assert result.returncode == 0, result.stderr.decode()
+    (card,) = json.loads(result.stdout)["cards"]
+    assert card["summary"].startswith("Dupilumab: no adequate response after 26 weeks")
+
+
+def test_evaluate_reads_stdin_and_explains_its_reasoning():
+    body = json.dumps(hook_request(load_scenario("dupilumab-for-asthma-only"))).encode()
+    result = run("evaluate", "-", "--now", "2025-09-01T12:00:00Z", "--explain", stdin=body)
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == {"cards": []}
+    assert "reasoning: no active atopic dermatitis diagnosis" in result.stderr.decode()
+
+
+def test_evaluate_gives_the_same_answer_as_the_http_endpoint(client):
+    path = REQUESTS / "ad-primary-nonresponse-adult.order-select.json"
+    body = load_json(path)
+    result = run("evaluate", str(path), "--now", "2025-09-01T12:00:00Z")
+    over_http = client.post(f"/cds-services/dupilumab-next-line-{body['hook']}", json=body).get_json()
+    assert json.loads(result.stdout) == over_http
+
+
+@pytest.mark.parametrize(
+    "stdin, code, text",
+    [
+        (b"{oops", 2, "not valid JSON"),
+        (json.dumps({"hook": "patient-view", "hookInstance": "x", "context": {}}).encode(), 2, "hookInstance"),
+        (json.dumps({"hook": "encounter-start"}).encode(), 2, "no service"),
+    ],
+)
+def test_evaluate_reports_bad_requests_as_an_operation_outcome(stdin, code, text):
+    result = run("evaluate", "-", stdin=stdin)
+    assert result.returncode == code
+    outcome = json.loads(result.stdout)
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert text in result.stdout.decode()
+
+
+def test_evaluate_exits_3_when_required_data_is_missing():
+    body = hook_request(load_scenario("ad-primary-nonresponse-adult"))
+    del body["prefetch"]["Observation"]
+    result = run("evaluate", "-", stdin=json.dumps(body).encode())
+    assert result.returncode == 3
+    assert "prefetch key 'Observation' was not sent" in result.stdout.decode()
+
+
+def test_a_bad_setting_stops_the_command_with_a_clear_message():
+    result = run("evaluate", "-", stdin=b"{}", env_extra={"CDS_REGION": "Mars"})
+    assert result.returncode == 64
+    assert "CDS_REGION must be US or EU" in result.stderr.decode()
+
+
+def test_fixture_requests_are_the_scenarios_they_are_named_after():
+    """The ready-to-send requests in fhir_fixtures/requests/ must not drift from the scenarios."""
+    files = sorted(REQUESTS.glob("*.json"))
+    assert files
+    for path in files:
+        scenario_name, hook, _ = path.name.rsplit(".", 2)
+        stored = load_json(path)
+        rebuilt = hook_request(load_scenario(scenario_name), hook)
+        rebuilt["hookInstance"] = stored["hookInstance"]
+        assert stored == rebuilt, path.name

@@ -1,0 +1,110 @@
+"""The real server: `cds-service serve` (gunicorn) on a free port, called over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from cds_service.feedback.store import SQLiteFeedbackStore
+from support import EXTERNAL, REQUESTS, ROOT, load_json
+
+pytestmark = pytest.mark.server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    database = tmp_path_factory.mktemp("served") / "feedback.sqlite3"
+    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_MAX_BODY_BYTES": "200000", "CDS_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(f"{base}/cds-services", timeout=1)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("server did not start:\n" + process.stdout.read().decode())
+            time.sleep(0.1)
+    yield base, database, process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_discovery_over_http_from_gunicorn(server):
+    base, _, _ = server
+    response = requests.get(f"{base}/cds-services", headers={"Origin": "https://sandbox.cds-hooks.org"}, timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Server"].startswith("gunicorn")  # the production server, not Flask's
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert len(response.json()["services"]) == 3
+
+
+def test_a_fixture_request_gets_its_card_over_http(server):
+    """The served clock is the real one: the course is ongoing, so the card still fires, with more weeks."""
+    base, _, _ = server
+    body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
+    response = requests.post(f"{base}/cds-services/dupilumab-next-line-patient-view", json=body, timeout=10)
+    assert response.status_code == 200
+    (card,) = response.json()["cards"]
+    assert card["source"]["topic"]["code"] == "dupilumab-primary-nonresponse"
+    assert [s["label"].split()[1] for s in card["suggestions"]] == ["upadacitinib", "abrocitinib"]
+
+
+def test_order_sign_and_external_requests_over_http(server):
+    base, _, _ = server
+    body = load_json(REQUESTS / "ad-primary-nonresponse-adult.order-sign.json")
+    response = requests.post(f"{base}/cds-services/dupilumab-next-line-order-sign", json=body, timeout=10)
+    assert response.status_code == 200 and len(response.json()["cards"]) == 1
+    inferno = load_json(EXTERNAL / "inferno-crd" / "order_select_hook_request.json")
+    response = requests.post(f"{base}/cds-services/dupilumab-next-line-order-select", json=inferno, timeout=10)
+    assert response.status_code == 200 and response.json() == {"cards": []}
+
+
+def test_errors_over_http_are_operation_outcomes(server):
+    base, _, _ = server
+    service = f"{base}/cds-services/dupilumab-next-line-patient-view"
+    bad = requests.post(service, data=b"{", headers={"Content-Type": "application/json"}, timeout=5)
+    assert bad.status_code == 400 and bad.json()["resourceType"] == "OperationOutcome"
+    huge = requests.post(service, data=b" " * 300_000, headers={"Content-Type": "application/json"}, timeout=5)
+    assert huge.status_code == 413 and huge.json()["resourceType"] == "OperationOutcome"
+    missing = requests.post(f"{base}/cds-services/nope", json={}, timeout=5)
+    assert missing.status_code == 404
+
+
+def test_feedback_over_http_is_stored_once(server):
+    base, database, _ = server
+    feedback = load_json(EXTERNAL / "ahrq-cql-services" / "feedbackFor2.json")
+    url = f"{base}/cds-services/dupilumab-next-line-order-select/feedback"
+    assert requests.post(url, json=feedback, timeout=5).json() == {"received": 2, "stored": 2}
+    assert requests.post(url, json=feedback, timeout=5).json() == {"received": 2, "stored": 0}
+    assert len(SQLiteFeedbackStore(database).entries("dupilumab-next-line-order-select")) == 2
+
+
+def test_the_server_stops_cleanly_on_sigterm(server):
+    base, _, process = server
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    output = process.stdout.read().decode()
+    assert "Traceback" not in output
+    assert "Bearer" not in output and "access_token" not in output
