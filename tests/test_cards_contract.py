@@ -116,3 +116,27 @@ def test_written_codes_are_verified_ones(responses):
     for body in responses.values():
         text = json.dumps(body)
         assert "2196092" not in text
+
+
+def test_detail_is_github_flavoured_markdown(responses):
+    """REQ 84, 85: the detail renders as GFM: the score table becomes a table with one row per instrument."""
+    from markdown_it import MarkdownIt
+
+    renderer = MarkdownIt("commonmark").enable("table")  # GFM tables on CommonMark
+    for where, body in responses.items():
+        for card in body["cards"]:
+            html = renderer.render(card["detail"])
+            assert html.count("<table>") == 1, where
+            instruments = [line for line in card["detail"].splitlines() if line.startswith("| ") and "Score" not in line]
+            assert html.count("<tr>") == 1 + len(instruments), where
+            assert "<ol>" in html  # the ranked options
+
+
+def test_links_keep_app_context_to_smart_links():
+    """REQ 142, 144-147: appContext only on smart links."""
+    from cds_service.cards.model import Link
+
+    assert Link("Course", "https://app.example.org/launch", "smart", '{"card":"x"}').to_json()["appContext"] == '{"card":"x"}'
+    assert "appContext" not in Link("Label", "https://example.org/info").to_json()
+    with pytest.raises(ValueError):
+        Link("Label", "https://example.org/info", "absolute", "{}").to_json()
