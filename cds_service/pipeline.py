@@ -22,6 +22,7 @@ from .hooks.catalog import ORDER_HOOKS, ServiceDefinition
 from .hooks.validation import HookRequest
 from .knowledge import Knowledge, load_knowledge
 from .recommend.ranking import rank_next_line_options
+from .record.fhir_json import warm_up
 from .record.model import DataUnavailable, PatientRecord
 from .record.normalise import build_patient_record
 from .settings import Settings
@@ -39,6 +40,7 @@ class Engine:
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
         local_codes = tuple(sorted(settings.score_codes.items()))
+        warm_up()
         return cls(settings, load_knowledge(local_codes))
 
 
@@ -71,6 +73,7 @@ def evaluate_hook(request: HookRequest, service: ServiceDefinition, engine: Engi
     card_context = CardContext(
         hook=service.hook,
         hook_instance=request.hook_instance,
+        today=today,
         patient_id=request.patient_id,
         user_id=context.get("userId"),
         encounter_id=context.get("encounterId"),

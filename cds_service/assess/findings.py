@@ -42,6 +42,10 @@ class Finding:
     response: ResponseAssessment
     evidence: tuple[InstrumentResponse, ...]  # the instruments that show the failure
 
+    @property
+    def completed_weeks(self) -> int:
+        return int(self.weeks_on_drug)
+
 
 @dataclass(frozen=True)
 class Assessment:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from ..assess.findings import Finding, FindingKind
@@ -32,6 +33,7 @@ class CardContext:
 
     hook: str
     hook_instance: str
+    today: date
     patient_id: str
     user_id: str | None
     encounter_id: str | None
@@ -68,9 +70,13 @@ def render_finding(finding: Finding, plan: NextLinePlan, context: CardContext, k
 
 
 def _summary(finding: Finding, plan: NextLinePlan) -> str:
-    weeks = int(finding.weeks_on_drug)
+    weeks = finding.completed_weeks
     tail = f"; next line: {plan.offered[0].option.group_label}" if plan.offered else ""
-    return f"Dupilumab: no adequate response after {weeks} weeks{tail}"
+    return f"Dupilumab: no adequate response after {_weeks(weeks)}{tail}"
+
+
+def _weeks(count: int) -> str:
+    return f"{count} week" if count == 1 else f"{count} weeks"
 
 
 def _num(value: float) -> str:
@@ -99,7 +105,7 @@ def _detail(finding: Finding, plan: NextLinePlan, context: CardContext, knowledg
     trial = knowledge.response
     lines = [
         f"**Primary non-response to dupilumab** in atopic dermatitis: no adequate response after "
-        f"{finding.weeks_on_drug:.0f} weeks on drug ({trial.adequate_trial_explain}).",
+        f"{_weeks(finding.completed_weeks)} on drug ({trial.adequate_trial_explain}).",
         "",
         "| Score | Baseline | Latest on drug | Change | Response criterion |",
         "|---|---|---|---|---|",
@@ -121,6 +127,8 @@ def _detail(finding: Finding, plan: NextLinePlan, context: CardContext, knowledg
         f"- Dupilumab: started {course.start.isoformat()}, {status} ({', '.join(course.sources)}).",
         "- Atopic dermatitis: " + ", ".join(f"{c.source} ({c.clinical_status or 'status not recorded'})" for c in finding.diagnosis) + ".",
         "- Scores used: " + ", ".join(_evidence_sources(finding)) + ".",
+        f"- Latest score: {_latest_evidence_day(finding).isoformat()}, "
+        f"{_weeks((context.today - _latest_evidence_day(finding)).days // 7)} before today.",
     ]
     if context.orders_in_focus:
         lines.append(
@@ -150,6 +158,10 @@ def _evidence_sources(finding: Finding) -> list[str]:
         (s for r in finding.evidence for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source)
     )
     return list(dict.fromkeys(s.source for s in scores))
+
+
+def _latest_evidence_day(finding: Finding) -> date:
+    return max(r.latest.day for r in finding.evidence if r.latest)
 
 
 def _option_line(ranked: RankedOption) -> str:

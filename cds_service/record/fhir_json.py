@@ -61,6 +61,15 @@ def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | 
     return None
 
 
+READ_TYPES = ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "Observation", "Medication")
+
+
+def warm_up() -> None:
+    """Import and build the FHIR models the rules read, so the first hook call does not pay for it."""
+    for resource_type in READ_TYPES:
+        checked_resource({"resourceType": resource_type, "id": "warm-up"}, [])
+
+
 @lru_cache(maxsize=None)
 def _model_class(resource_type: object):
     if not isinstance(resource_type, str) or not resource_type.isalpha():
