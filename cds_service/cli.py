@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate = commands.add_parser("evaluate", help="run one CDS Hooks request through the pipeline and print the response")
     evaluate.add_argument("request", help="path to a hook request JSON file, or - for stdin")
     evaluate.add_argument("--service", help="service id (default: the service for the request's hook)")
-    evaluate.add_argument("--now", help="evaluate as of this ISO date-time (default: now), for reproducible runs")
+    evaluate.add_argument("--now", type=_instant, help="evaluate as of this ISO date-time (default: now), for reproducible runs")
     evaluate.add_argument("--explain", action="store_true", help="also print the reasoning and data notes to stderr")
 
     args = parser.parse_args(argv)
@@ -65,11 +65,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
-    now = datetime.now(timezone.utc)
-    if args.now:
-        now = datetime.fromisoformat(args.now)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+    now = args.now or datetime.now(timezone.utc)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
@@ -97,6 +93,14 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         for note in outcome.record.notes:
             print(f"data note: {note}", file=sys.stderr)
     return EXIT_OK
+
+
+def _instant(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _pick_service(body: Any, service_id: str | None):

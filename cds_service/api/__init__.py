@@ -32,7 +32,6 @@ def create_app(
     logging.getLogger("cds_service").setLevel(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["cds_service"] = ServiceState(
         engine=Engine.from_settings(settings),
         feedback=feedback_store or SQLiteFeedbackStore.from_url(settings.database_url),
