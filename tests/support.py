@@ -72,27 +72,25 @@ def full_prefetch(scenario: Scenario) -> dict[str, Any]:
     return prefetch
 
 
-def dupilumab_draft_order(patient_id: str, order_id: str = "draft-dupilumab") -> dict[str, Any]:
+def draft_order(patient_id: str, order_id: str, medication: str) -> dict[str, Any]:
     return {
         "resourceType": "MedicationRequest",
         "id": order_id,
         "status": "draft",
         "intent": "order",
-        "medicationCodeableConcept": {"text": "Dupixent 300 mg/2 mL pen"},
+        "medicationCodeableConcept": {"text": medication},
         "subject": {"reference": f"Patient/{patient_id}"},
-        "dosageInstruction": [{"text": "300 mg subcutaneously every 2 weeks"}],
     }
+
+
+def dupilumab_draft_order(patient_id: str, order_id: str = "draft-dupilumab") -> dict[str, Any]:
+    order = draft_order(patient_id, order_id, "Dupixent 300 mg/2 mL pen")
+    order["dosageInstruction"] = [{"text": "300 mg subcutaneously every 2 weeks"}]
+    return order
 
 
 def unrelated_draft_order(patient_id: str, order_id: str = "draft-cetirizine") -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": order_id,
-        "status": "draft",
-        "intent": "order",
-        "medicationCodeableConcept": {"text": "cetirizine 10 mg tablet"},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
+    return draft_order(patient_id, order_id, "cetirizine 10 mg tablet")
 
 
 def hook_request(

@@ -8,7 +8,7 @@ or ignored along the way becomes a note, not an error.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ..knowledge.concepts import ConceptMatcher
 from . import fhir_json as fj
@@ -110,6 +110,19 @@ class _Reader:
     def _matches(self, concept: Concept, kind: str) -> list[ConceptMatch]:
         return self.matcher.match(concept, kind)
 
+    def _relevant(
+        self, raw: dict[str, Any], concept_of: Callable[[dict[str, Any]], Concept], kind: str
+    ) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
+        """Match the raw resource first (cheap); check only those the rules can use, then match what survived."""
+        if not self._matches(concept_of(raw), kind):
+            return None
+        checked = self._checked(raw)
+        if checked is None:
+            return None
+        concept = concept_of(checked)
+        matches = self._matches(concept, kind)
+        return (checked, concept, matches) if matches else None
+
     # -- Patient -------------------------------------------------------------------------
 
     def demographics(self, raws: Iterable[dict[str, Any]]) -> Demographics | None:
@@ -131,16 +144,10 @@ class _Reader:
     # -- Condition -----------------------------------------------------------------------
 
     def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
-        code = fj.concept(raw.get("code"))
-        if not self._matches(code, "condition"):
+        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), "condition")
+        if found is None:
             return None
-        checked = self._checked(raw)
-        if checked is None:
-            return None
-        code = fj.concept(checked.get("code"))
-        matches = self._matches(code, "condition")
-        if not matches:
-            return None
+        checked, code, matches = found
         severity = fj.concept(checked.get("severity")) if checked.get("severity") else None
         return ConditionEntry(
             source=fj.resource_label(checked),
@@ -181,18 +188,8 @@ class _Reader:
             concept = Concept(codings=concept.codings, text=concept.text or display)
         return concept
 
-    def _medication_use(self, raw: dict[str, Any]) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
-        if not self._matches(self._medication_concept(raw), "drug"):
-            return None
-        checked = self._checked(raw)
-        if checked is None:
-            return None
-        medication = self._medication_concept(checked)
-        matches = self._matches(medication, "drug")
-        return (checked, medication, matches) if matches else None
-
     def medication_statement(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication_use(raw)
+        found = self._relevant(raw, self._medication_concept, "drug")
         if found is None:
             return None
         checked, medication, matches = found
@@ -211,7 +208,7 @@ class _Reader:
         )
 
     def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication_use(raw)
+        found = self._relevant(raw, self._medication_concept, "drug")
         if found is None:
             return None
         checked, medication, matches = found
@@ -235,13 +232,10 @@ class _Reader:
     # -- Observation ---------------------------------------------------------------------
 
     def observation(self, raw: dict[str, Any]) -> ObservationEntry | None:
-        if not self._matches(fj.concept(raw.get("code")), "score"):
+        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), "score")
+        if found is None:
             return None
-        checked = self._checked(raw)
-        if checked is None:
-            return None
-        code = fj.concept(checked.get("code"))
-        matches = self._matches(code, "score")
+        checked, code, matches = found
         value, unit = _observation_value(checked)
         kept = []
         for match in matches:
