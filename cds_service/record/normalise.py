@@ -42,7 +42,7 @@ def build_patient_record(
 
     demographics = reader.demographics(resources.get("Patient", ()))
     if demographics is None and "Patient" not in unavailable and resources.get("Patient"):
-        unavailable["Patient"] = f"no Patient resource for Patient/{patient_id} was sent"
+        unavailable["Patient"] = f"no usable Patient resource for Patient/{patient_id} was sent"
 
     conditions = tuple(reader.each(resources.get("Condition", ()), reader.condition))
     medications = tuple(
