@@ -14,14 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .assess.findings import Assessment, assess_patient
-from .assess.orders import dupilumab_orders_in_focus
-from .cards.render import CardContext, render_finding
+from dataclasses import replace
+
+from .assess.findings import Assessment, Finding, FindingKind, assess_patient
+from .assess.orders import OrderFocus, orders_in_focus
+from .assess.patient import patient_factors
+from .assess.response import ResponseAssessment
+from .cards.model import Card
+from .cards.render import CardContext, render_finding, render_monitoring, render_safety
 from .gather.prefetch import read_prefetch
 from .hooks.catalog import ORDER_HOOKS, ServiceDefinition
 from .hooks.validation import HookRequest
 from .knowledge import Knowledge, load_knowledge
-from .recommend.ranking import rank_next_line_options
+from .recommend.monitoring import missing_baseline_tests
+from .recommend.ranking import rank_next_line_options, screen_context
+from .recommend.safety import screen_agent
 from .record.fhir_json import warm_up
 from .record.model import DataUnavailable, PatientRecord
 from .record.normalise import build_patient_record
@@ -64,7 +71,7 @@ def evaluate_hook(request: HookRequest, service: ServiceDefinition, engine: Engi
         selections=context.get("selections") if service.hook == "order-select" else None,
         notes=gathered.notes,
     )
-    focus = dupilumab_orders_in_focus(record)
+    focus = orders_in_focus(record, knowledge)
     if service.hook in ORDER_HOOKS and not focus:
         return HookOutcome({"cards": []}, record, None)
 
@@ -77,13 +84,80 @@ def evaluate_hook(request: HookRequest, service: ServiceDefinition, engine: Engi
         patient_id=request.patient_id,
         user_id=context.get("userId"),
         encounter_id=context.get("encounterId"),
-        orders_in_focus=focus,
         topic_system=engine.settings.card_topic_system,
         override_reason_system=engine.settings.override_reason_system,
         source_label=engine.settings.source_label,
     )
+    if service.hook in ORDER_HOOKS:
+        cards = _order_cards(record, assessment, focus, card_context, engine)
+    else:
+        cards = _finding_cards(record, assessment, card_context, engine)
+    return HookOutcome({"cards": [c.to_json() for c in cards]}, record, assessment)
+
+
+def _finding_cards(
+    record: PatientRecord, assessment: Assessment, context: CardContext, engine: Engine, dupilumab_orders: tuple = ()
+) -> list[Card]:
+    """One card per finding; the primary one carries the ranked switch suggestions when it calls for a switch."""
+    knowledge = engine.knowledge
     cards = []
-    for finding in assessment.findings:
-        plan = rank_next_line_options(finding, assessment.patient, knowledge, engine.settings.region)
-        cards.append(render_finding(finding, plan, card_context, knowledge).to_json())
-    return HookOutcome({"cards": cards}, record, assessment)
+    for index, finding in enumerate(assessment.findings):
+        plan, gaps = None, ()
+        if index == 0 and finding.leads_to_switch:
+            plan = rank_next_line_options(assessment, knowledge, engine.settings.region)
+            first = plan.suggested()[0].option.id if plan.suggested() else None
+            gaps = missing_baseline_tests(first, record, assessment.patient, knowledge) if first else ()  # type: ignore[arg-type]
+        cards.append(
+            render_finding(finding, assessment, plan, context, knowledge, dupilumab_orders=dupilumab_orders, baseline_gaps=gaps)
+        )
+    return cards
+
+
+def _order_cards(
+    record: PatientRecord, assessment: Assessment, focus: OrderFocus, context: CardContext, engine: Engine
+) -> list[Card]:
+    """Order hooks: a dupilumab order meets the findings; a next-line agent meets its safety screen,
+    its baseline tests, and the pitfalls of switching (too early, manageable eye disease)."""
+    knowledge = engine.knowledge
+    if not assessment.diagnosis:
+        return []  # the advice is about atopic dermatitis; an agent ordered for something else is not ours to screen
+    cards: list[Card] = []
+    if focus.next_line:
+        patient = assessment.patient or patient_factors(record, context.today, knowledge)
+        with_patient = replace(assessment, patient=patient)
+        for drafted in focus.next_line:
+            flags = screen_agent(drafted.agent, patient, screen_context(assessment, drafted.order.dose_mg), knowledge)
+            if flags:
+                plan = rank_next_line_options(with_patient, knowledge, engine.settings.region)
+                cards.append(render_safety(drafted, flags, plan, context, knowledge))
+            missing = missing_baseline_tests(drafted.agent, record, patient, knowledge)
+            if missing:
+                cards.append(render_monitoring(drafted, missing, context, knowledge))
+        for finding in assessment.findings:
+            if finding.kind is FindingKind.TRIAL_TOO_SHORT or (
+                finding.kind is FindingKind.OCULAR_SURFACE_DISEASE and not finding.leads_to_switch
+            ):
+                cards.append(render_finding(finding, assessment, None, context, knowledge, switch_drafted=True))
+        cards += _switch_too_early(assessment, context, knowledge)
+    if focus.dupilumab:
+        cards += _finding_cards(record, assessment, context, engine, dupilumab_orders=focus.dupilumab)
+    return cards
+
+
+def _switch_too_early(assessment: Assessment, context: CardContext, knowledge: Knowledge) -> list[Card]:
+    """A next-line agent drafted while dupilumab is ongoing and short of an adequate trial (seed pitfall 1)."""
+    course = assessment.course
+    if course is None or not course.ongoing or assessment.finding(FindingKind.TRIAL_TOO_SHORT):
+        return []
+    if course.weeks_on_drug(context.today) >= knowledge.response.adequate_trial_weeks:
+        return []
+    if course.stopped_for("adverse", "ocular") or any(f.leads_to_switch for f in assessment.findings):
+        return []
+    finding = Finding(
+        FindingKind.TRIAL_TOO_SHORT,
+        course,
+        assessment.diagnosis,
+        course.weeks_on_drug(context.today),
+        ResponseAssessment(()),
+    )
+    return [render_finding(finding, assessment, None, context, knowledge, switch_drafted=True)]

@@ -43,7 +43,7 @@ def finding(*resources, today=TODAY):
 
 def test_no_response_after_16_weeks_is_primary_non_response():
     found = finding(AD, dupilumab(), easi("2025-01-06", 30), easi("2025-05-05", 25))
-    assert found.kind is FindingKind.PRIMARY_NON_RESPONSE
+    assert found.kind is FindingKind.INADEQUATE_RESPONSE
     assert [r.instrument for r in found.evidence] == ["EASI"]
     assert found.evidence[0].baseline.value == 30
 
@@ -53,9 +53,10 @@ def test_exactly_50_percent_better_is_a_response():
     assert finding(AD, dupilumab(), easi("2025-01-06", 30), easi("2025-05-05", 15)) is None
 
 
-def test_a_response_reached_and_then_lost_is_not_primary_non_response():
-    """Loss of response is a different failure (its own card comes with the clinical engine)."""
-    assert finding(AD, dupilumab(), easi("2025-01-06", 30), easi("2025-03-03", 10), easi("2025-07-07", 28)) is None
+def test_a_response_reached_and_then_lost_is_loss_of_response_not_inadequate_response():
+    found = finding(AD, dupilumab(), easi("2025-01-06", 30), easi("2025-03-03", 10), easi("2025-07-07", 28))
+    assert found.kind is FindingKind.LOSS_OF_RESPONSE
+    assert found.evidence[0].meeting[0].value == 10 and found.evidence[0].latest.value == 28
 
 
 def test_the_baseline_is_the_last_score_on_or_before_the_start():

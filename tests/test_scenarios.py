@@ -16,33 +16,62 @@ from support import (
 SCENARIOS = scenario_names()
 
 
-def medication_names(card: dict) -> list[str]:
-    """Lower-case text of every MedicationRequest a card's suggestions would create."""
-    names = []
+def created_texts(card: dict) -> list[str]:
+    """Lower-case text of every resource a card's suggestions would create, in suggestion order."""
+    texts = []
     for suggestion in card.get("suggestions", []):
         for action in suggestion["actions"]:
-            if action["type"] == "create" and action["resource"]["resourceType"] == "MedicationRequest":
-                names.append(action["resource"]["medicationCodeableConcept"]["text"].lower())
-    return names
+            if action["type"] == "create":
+                resource = action["resource"]
+                concept = resource.get("medicationCodeableConcept") or resource.get("code")
+                texts.append(concept["text"].lower())
+    return texts
 
 
 def check_cards(cards: list[dict], expected: list[dict]) -> None:
     assert [c["source"]["topic"]["code"] for c in cards] == [e["topic"] for e in expected]
     for card, want in zip(cards, expected):
-        assert card["indicator"] == want["indicator"]
+        assert card["indicator"] == want["indicator"], card["summary"]
         for text in want.get("summary_includes", []):
             assert text in card["summary"]
         for text in want.get("detail_includes", []):
             assert text in card["detail"], f"{text!r} missing from the card detail"
         for text in want.get("detail_excludes", []):
             assert text not in card["detail"], f"{text!r} should not be in the card detail"
-        created = medication_names(card)
-        assert len(created) == len(want["suggested_medications"])
-        for drug, text in zip(want["suggested_medications"], created):
-            assert text.startswith(drug), f"suggestions in order {created}, expected {want['suggested_medications']}"
+        if "suggested" in want:
+            created = created_texts(card)
+            assert len(created) == len(want["suggested"]), f"suggested {created}, expected {want['suggested']}"
+            for name, text in zip(want["suggested"], created):
+                assert text.startswith(name.lower()) or name.lower() in text, f"suggested {created}, expected {want['suggested']}"
+        if card.get("suggestions") and card["selectionBehavior"] == "at-most-one":
+            assert card["suggestions"][0].get("isRecommended") is True
         not_offered = next((line for line in card["detail"].splitlines() if line.startswith("Not offered")), "")
         for label in want.get("not_offered", []):
             assert label in not_offered
+
+
+def draft_from(spec: dict, patient_id: str, index: int) -> dict:
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": f"draft-{index}",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": spec["text"]},
+        "subject": {"reference": f"Patient/{patient_id}"},
+    }
+    if "dose_mg" in spec:
+        order["dosageInstruction"] = [{
+            "text": f"{spec['dose_mg']:g} mg by mouth once daily",
+            "doseAndRate": [{"doseQuantity": {"value": spec["dose_mg"], "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+        }]
+    return order
+
+
+ORDER_CASES = [
+    (name, index)
+    for name in SCENARIOS
+    for index, _ in enumerate(load_scenario(name).expected.get("orders", []))
+]
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -66,12 +95,24 @@ def test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered(make_app, n
     for card in cards:
         for suggestion in card.get("suggestions", []):
             first = suggestion["actions"][0]
-            assert suggestion["label"].startswith("Replace dupilumab")
+            assert suggestion["label"].startswith("Replace Dupixent")
             assert first == {
                 "type": "delete",
-                "description": "Remove the draft dupilumab order MedicationRequest/draft-dupilumab",
+                "description": "Remove the draft order MedicationRequest/draft-dupilumab",
                 "resourceId": "MedicationRequest/draft-dupilumab",
             }
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign"])
+@pytest.mark.parametrize("name, index", ORDER_CASES)
+def test_a_drafted_next_line_agent_gets_the_expected_safety_and_monitoring_cards(make_app, name, index, hook):
+    scenario = load_scenario(name)
+    case = scenario.expected["orders"][index]
+    client = make_app(now=scenario.evaluate_at).test_client()
+    draft = draft_from(case["draft"], scenario.patient_id, index)
+    response = client.post(service_url(hook), json=hook_request(scenario, hook, draft_orders=[draft]))
+    assert response.status_code == 200, response.get_json()
+    check_cards(response.get_json()["cards"], case["cards"])
 
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])

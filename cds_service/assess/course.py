@@ -1,19 +1,47 @@
-"""The patient's dupilumab course, from MedicationStatement and MedicationRequest."""
+"""The patient's dupilumab course: MedicationStatement, MedicationRequest, and MedicationDispense /
+MedicationAdministration when the client sends them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
-from ..record.model import Concept, MedicationUse, PatientRecord
+from ..knowledge import Knowledge
+from ..record.model import MedicationUse, PatientRecord
 
 DUPILUMAB = "dupilumab"
 
 # Statuses that say nothing about the drug having been taken.
-_NOT_EXPOSURE = {"not-taken", "intended", "draft", "cancelled", "entered-in-error"}
+_NOT_EXPOSURE = {"not-taken", "intended", "draft", "cancelled", "entered-in-error", "not-done", "declined", "preparation"}
 # Request intents that are plans or proposals, not orders.
 _NOT_ORDERS = {"proposal", "plan", "directive", "option"}
 _ONGOING = {"active", "on-hold"}
+# Stop-reason concepts (knowledge/concepts.toml, kind "stop-reason") -> what they mean here.
+STOP_REASON_KINDS = {
+    "stop_ocular": "ocular",
+    "stop_adverse": "adverse",
+    "stop_loss_of_response": "loss-of-response",
+    "stop_inefficacy": "inefficacy",
+}
+
+
+@dataclass(frozen=True)
+class StopReason:
+    kind: str  # ocular | adverse | loss-of-response | inefficacy
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class DispensingGap:
+    after: str  # the dispense whose supply ran out
+    before: str  # the next dispense
+    supply_end: date
+    next_dispense: date
+
+    @property
+    def days(self) -> int:
+        return (self.next_dispense - self.supply_end).days
 
 
 @dataclass(frozen=True)
@@ -22,7 +50,7 @@ class DupilumabCourse:
     end: date | None  # None while ongoing
     end_recorded: bool  # False: stopped, but only a lower bound of the end date is known
     records: tuple[MedicationUse, ...]
-    stop_reasons: tuple[Concept, ...]
+    stop_reasons: tuple[StopReason, ...]
 
     @property
     def ongoing(self) -> bool:
@@ -34,9 +62,16 @@ class DupilumabCourse:
     def on_drug(self, day: date) -> bool:
         return self.start < day and (self.end is None or day <= self.end)
 
+    def during(self, day: date, today: date) -> bool:
+        """After the start and no later than the end (or today): when an adverse event can be the drug's."""
+        return self.start < day <= (self.end or today)
+
+    def stopped_for(self, *kinds: str) -> tuple[StopReason, ...]:
+        return tuple(r for r in self.stop_reasons if r.kind in kinds)
+
     @property
     def sources(self) -> tuple[str, ...]:
-        return tuple(r.source for r in self.records)
+        return tuple(dict.fromkeys(r.source for r in self.records))
 
 
 def exposure_records(record: PatientRecord) -> tuple[MedicationUse, ...]:
@@ -50,7 +85,15 @@ def exposure_records(record: PatientRecord) -> tuple[MedicationUse, ...]:
     )
 
 
-def find_dupilumab_course(record: PatientRecord, today: date) -> DupilumabCourse | None:
+def _end_of(use: MedicationUse) -> date | None:
+    if use.end is not None:
+        return use.end
+    if use.kind == "dispense" and use.start and use.days_supply:
+        return use.start + timedelta(days=int(use.days_supply))
+    return None
+
+
+def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowledge) -> DupilumabCourse | None:
     """One course from the earliest recorded start to the latest end, or ongoing.
 
     Records without any start date cannot place the course in time and are left out.
@@ -59,13 +102,38 @@ def find_dupilumab_course(record: PatientRecord, today: date) -> DupilumabCourse
     if not uses:
         return None
     start = min(u.start for u in uses)  # type: ignore[type-var]
-    ongoing = any(u.status in _ONGOING and (u.end is None or u.end > today) for u in uses)
-    stop_reasons = tuple(r for u in uses for r in u.status_reasons)
+    reasons = _stop_reasons(uses, knowledge)
+    ongoing = any(
+        u.kind in {"statement", "request"} and u.status in _ONGOING and (u.end is None or u.end > today) for u in uses
+    )
     if ongoing:
-        return DupilumabCourse(start, None, True, tuple(uses), stop_reasons)
-    ends = [u.end for u in uses if u.end is not None]
+        return DupilumabCourse(start, None, True, tuple(uses), reasons)
+    ends = [e for e in (_end_of(u) for u in uses) if e is not None]
     if ends:
-        return DupilumabCourse(start, max(ends), True, tuple(uses), stop_reasons)
+        return DupilumabCourse(start, min(max(ends), today), True, tuple(uses), reasons)
     # Stopped without an end date: the latest date on record is a lower bound.
     known = [d for u in uses for d in (u.start, u.recorded) if d is not None]
-    return DupilumabCourse(start, max(known), False, tuple(uses), stop_reasons)
+    return DupilumabCourse(start, max(known), False, tuple(uses), reasons)
+
+
+def _stop_reasons(uses: list[MedicationUse], knowledge: Knowledge) -> tuple[StopReason, ...]:
+    found: list[StopReason] = []
+    for use in uses:
+        for concept in use.status_reasons:
+            for match in knowledge.concepts.match(concept, "stop-reason"):
+                found.append(StopReason(STOP_REASON_KINDS[match.concept], concept.label(), use.source))
+    return tuple(dict.fromkeys(found))
+
+
+def dispensing_gaps(course: DupilumabCourse, knowledge: Knowledge) -> tuple[DispensingGap, ...]:
+    """Gaps between the end of one dispensed supply and the next dispense, as long as the knowledge base's threshold."""
+    dispenses = sorted(
+        (u for u in course.records if u.kind == "dispense" and u.start and u.days_supply), key=lambda u: (u.start, u.source)
+    )
+    gaps = []
+    for earlier, later in zip(dispenses, dispenses[1:]):
+        supply_end = earlier.start + timedelta(days=int(earlier.days_supply))  # type: ignore[operator, arg-type]
+        gap = DispensingGap(earlier.source, later.source, supply_end, later.start)  # type: ignore[arg-type]
+        if gap.days >= knowledge.response.adherence_gap_days:
+            gaps.append(gap)
+    return tuple(gaps)

@@ -1,4 +1,4 @@
-"""What happened with dupilumab for this patient: the findings a card reports.
+"""What happened with dupilumab for this patient: one primary finding and the secondary ones.
 
 Pure functions over the PatientRecord; `today` is passed in. Sections are read
 in the order the reasoning needs them, so a request that lacks data the
@@ -14,23 +14,39 @@ from datetime import date
 
 from ..knowledge import Knowledge
 from ..record.model import ConditionEntry, PatientRecord
-from .course import DupilumabCourse, find_dupilumab_course
+from .course import DispensingGap, DupilumabCourse, StopReason, dispensing_gaps, find_dupilumab_course
+from .drosd import OcularSurfaceDisease, assess_ocular_surface, prior_eye_disease
+from .patient import PatientFactors, conditions_in_group, is_active, patient_factors
 from .response import InstrumentResponse, ResponseAssessment, assess_response, meets
 
 ATOPIC_DERMATITIS = "atopic_dermatitis"
-_ACTIVE = {"active", "recurrence", "relapse", None}
-_NOT_TRUE = {"refuted", "entered-in-error"}
 
 
 class FindingKind(enum.Enum):
-    PRIMARY_NON_RESPONSE = "dupilumab-primary-nonresponse"
+    INADEQUATE_RESPONSE = "dupilumab-inadequate-response"
+    LOSS_OF_RESPONSE = "dupilumab-loss-of-response"
+    OCULAR_SURFACE_DISEASE = "dupilumab-ocular-surface-disease"
+    INTOLERANCE = "dupilumab-intolerance"
+    TRIAL_TOO_SHORT = "dupilumab-trial-too-short"
+
+
+# Which finding is primary when several apply (the first present), as the cards are ordered.
+_PRIORITY = (
+    FindingKind.INADEQUATE_RESPONSE,
+    FindingKind.LOSS_OF_RESPONSE,
+    FindingKind.OCULAR_SURFACE_DISEASE,  # when severe and persistent; mild/moderate ranks below intolerance
+    FindingKind.INTOLERANCE,
+    FindingKind.TRIAL_TOO_SHORT,
+)
 
 
 @dataclass(frozen=True)
-class PatientFactors:
-    age_years: int | None
-    gender: str | None
-    source: str | None
+class Confounder:
+    """Something to rule out before calling a failure (seed, S)."""
+
+    what: str
+    source: str
+    day: date | None
 
 
 @dataclass(frozen=True)
@@ -40,73 +56,112 @@ class Finding:
     diagnosis: tuple[ConditionEntry, ...]
     weeks_on_drug: float
     response: ResponseAssessment
-    evidence: tuple[InstrumentResponse, ...]  # the instruments that show the failure
+    evidence: tuple[InstrumentResponse, ...] = ()  # instruments that show the failure
+    ocular: OcularSurfaceDisease | None = None
+    stop_reasons: tuple[StopReason, ...] = ()
+    confounders: tuple[Confounder, ...] = ()
+    gaps: tuple[DispensingGap, ...] = ()
 
     @property
     def completed_weeks(self) -> int:
         return int(self.weeks_on_drug)
 
+    @property
+    def leads_to_switch(self) -> bool:
+        if self.kind is FindingKind.OCULAR_SURFACE_DISEASE:
+            return bool(self.ocular and self.ocular.needs_switch)
+        return self.kind in {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE, FindingKind.INTOLERANCE}
+
+    def _rank(self) -> int:
+        if self.kind is FindingKind.OCULAR_SURFACE_DISEASE and not self.leads_to_switch:
+            return _PRIORITY.index(FindingKind.INTOLERANCE) + 1
+        return _PRIORITY.index(self.kind) + (1 if self.kind is FindingKind.TRIAL_TOO_SHORT else 0)
+
 
 @dataclass(frozen=True)
 class Assessment:
-    primary: Finding | None
+    findings: tuple[Finding, ...] = ()  # primary first
     patient: PatientFactors | None = None
+    diagnosis: tuple[ConditionEntry, ...] = ()
+    course: DupilumabCourse | None = None
+    prior_eye_disease: tuple[ConditionEntry, ...] = ()
     reasoning: tuple[str, ...] = field(default=())
 
     @property
-    def findings(self) -> tuple[Finding, ...]:
-        return (self.primary,) if self.primary else ()
+    def primary(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+    def finding(self, kind: FindingKind) -> Finding | None:
+        return next((f for f in self.findings if f.kind is kind), None)
+
+    @property
+    def has_drosd(self) -> bool:
+        return self.finding(FindingKind.OCULAR_SURFACE_DISEASE) is not None
 
 
 def atopic_dermatitis(record: PatientRecord) -> tuple[ConditionEntry, ...]:
     """Active, not refuted AD conditions."""
-    return tuple(
-        c
-        for c in record.conditions
-        if c.is_a(ATOPIC_DERMATITIS) and c.clinical_status in _ACTIVE and c.verification_status not in _NOT_TRUE
-    )
-
-
-def patient_factors(record: PatientRecord, today: date) -> PatientFactors:
-    demographics = record.demographics
-    if demographics is None:
-        return PatientFactors(None, None, None)
-    age = None
-    if demographics.birth_date:
-        born = demographics.birth_date
-        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return PatientFactors(age, demographics.gender, demographics.source)
+    return tuple(c for c in record.conditions if c.is_a(ATOPIC_DERMATITIS) and is_active(c))
 
 
 def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> Assessment:
-    reasoning: list[str] = []
     diagnosis = atopic_dermatitis(record)
     if not diagnosis:
-        return Assessment(None, reasoning=("no active atopic dermatitis diagnosis",))
-    course = find_dupilumab_course(record, today)
+        return Assessment(reasoning=("no active atopic dermatitis diagnosis",))
+    course = find_dupilumab_course(record, today, knowledge)
     if course is None:
-        return Assessment(None, reasoning=("atopic dermatitis, but no dupilumab exposure with a start date",))
+        return Assessment(diagnosis=diagnosis, reasoning=("atopic dermatitis, but no dupilumab exposure with a start date",))
     weeks = course.weeks_on_drug(today)
-    reasoning.append(f"dupilumab from {course.start.isoformat()}, {weeks:.0f} weeks")
+    reasoning = [f"dupilumab from {course.start.isoformat()}, {weeks:.0f} weeks, " + ("ongoing" if course.ongoing else "stopped")]
     response = assess_response(course, record, knowledge)
-    finding = _primary_non_response(course, diagnosis, weeks, response, knowledge, reasoning)
-    if finding is None:
-        return Assessment(None, reasoning=tuple(reasoning))
-    return Assessment(finding, patient_factors(record, today), tuple(reasoning))
+    ocular = assess_ocular_surface(record, course, today, knowledge)
+    confounders = _confounders(record, course, today, knowledge)
+    gaps = dispensing_gaps(course, knowledge) if record.has_dispensing_data else ()
+
+    def finding(kind: FindingKind, evidence: tuple[InstrumentResponse, ...] = ()) -> Finding:
+        return Finding(kind, course, diagnosis, weeks, response, evidence, ocular, course.stop_reasons, confounders, gaps)
+
+    findings: list[Finding] = []
+    trial = knowledge.response.adequate_trial_weeks
+    inadequate = _inadequate_response(course, weeks, response, knowledge, reasoning)
+    lost = _loss_of_response(response, knowledge)
+    if inadequate is not None:
+        findings.append(finding(FindingKind.INADEQUATE_RESPONSE, inadequate))
+    elif lost:
+        findings.append(finding(FindingKind.LOSS_OF_RESPONSE, lost))
+        reasoning.append("response reached, then lost on " + ", ".join(r.instrument for r in lost))
+    elif course.stopped_for("loss-of-response"):
+        findings.append(finding(FindingKind.LOSS_OF_RESPONSE))
+        reasoning.append("stopped for loss of response")
+    if ocular is not None:
+        findings.append(finding(FindingKind.OCULAR_SURFACE_DISEASE))
+        reasoning.append(f"dupilumab-related eye disease, {ocular.grade}")
+    if course.stopped_for("adverse") and not course.stopped_for("ocular"):
+        findings.append(finding(FindingKind.INTOLERANCE))
+        reasoning.append("stopped for an adverse effect")
+    if weeks < trial and not course.stopped_for("adverse", "ocular") and (not course.ongoing or course.stopped_for("inefficacy")):
+        findings.append(finding(FindingKind.TRIAL_TOO_SHORT))
+        reasoning.append(f"judged or stopped before {trial} weeks")
+    findings.sort(key=Finding._rank)
+    if not findings:
+        reasoning.append("no failure, intolerance or eye disease found")
+    return Assessment(
+        findings=tuple(findings),
+        patient=patient_factors(record, today, knowledge) if findings else None,
+        diagnosis=diagnosis,
+        course=course,
+        prior_eye_disease=prior_eye_disease(record, course, knowledge),
+        reasoning=tuple(reasoning),
+    )
 
 
-def _primary_non_response(
-    course: DupilumabCourse,
-    diagnosis: tuple[ConditionEntry, ...],
-    weeks: float,
-    response: ResponseAssessment,
-    knowledge: Knowledge,
-    reasoning: list[str],
-) -> Finding | None:
-    """No adequate response after an adequate trial, shown by a score taken at or after that point."""
+def _inadequate_response(
+    course: DupilumabCourse, weeks: float, response: ResponseAssessment, knowledge: Knowledge, reasoning: list[str]
+) -> tuple[InstrumentResponse, ...] | None:
+    """No adequate response after an adequate trial, shown by a score at or after that point,
+    or a stop for lack of efficacy after an adequate trial. None when not inadequate."""
     trial_weeks = knowledge.response.adequate_trial_weeks
     if weeks < trial_weeks:
-        reasoning.append(f"trial shorter than {trial_weeks} weeks")
         return None
     if response.any_response:
         reasoning.append("a recorded score met its response criterion")
@@ -120,8 +175,33 @@ def _primary_non_response(
             for score in result.on_drug
         )
     )
-    if not evidence:
-        reasoning.append(f"no clinician-assessed score that can be judged at or after week {trial_weeks}")
-        return None
-    reasoning.append("no adequate response on " + ", ".join(r.instrument for r in evidence))
-    return Finding(FindingKind.PRIMARY_NON_RESPONSE, course, diagnosis, weeks, response, evidence)
+    if evidence:
+        reasoning.append("no adequate response on " + ", ".join(r.instrument for r in evidence))
+        return evidence
+    if course.stopped_for("inefficacy"):
+        reasoning.append(f"stopped for lack of efficacy after {weeks:.0f} weeks")
+        return ()
+    reasoning.append(f"no clinician-assessed score that can be judged at or after week {trial_weeks}")
+    return None
+
+
+def _loss_of_response(response: ResponseAssessment, knowledge: Knowledge) -> tuple[InstrumentResponse, ...]:
+    """Instruments that met their criterion on drug and whose latest on-drug score no longer does."""
+    return tuple(
+        r
+        for r in response.instruments
+        if r.instrument in knowledge.response.failure_instruments
+        and r.reached
+        and r.latest is not None
+        and r.latest.day > r.meeting[0].day
+        and meets(r.criterion, r.latest, r.baseline) is False
+    )
+
+
+def _confounders(record: PatientRecord, course: DupilumabCourse, today: date, knowledge: Knowledge) -> tuple[Confounder, ...]:
+    found = []
+    for condition in conditions_in_group(record, knowledge, "confounder"):
+        onset = condition.onset or condition.recorded
+        if is_active(condition) or (onset is not None and course.during(onset, today)):
+            found.append(Confounder(condition.code.label(), condition.source, onset))
+    return tuple(found)

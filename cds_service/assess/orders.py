@@ -1,11 +1,41 @@
-"""Which draft orders an order hook's advice is about."""
+"""Which draft orders an order hook's advice is about (order-select: the selected ones; order-sign: all)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..knowledge import Knowledge
 from ..record.model import DraftOrder, PatientRecord
 from .course import DUPILUMAB
 
 
-def dupilumab_orders_in_focus(record: PatientRecord) -> tuple[DraftOrder, ...]:
-    """Draft dupilumab orders the clinician is acting on (order-select: selected; order-sign: all)."""
-    return tuple(o for o in record.draft_orders if o.selected and o.is_a(DUPILUMAB))
+@dataclass(frozen=True)
+class AgentOrder:
+    """A draft order for one of the next-line options."""
+
+    order: DraftOrder
+    agent: str  # option id in knowledge/therapies.toml
+
+
+@dataclass(frozen=True)
+class OrderFocus:
+    dupilumab: tuple[DraftOrder, ...]
+    next_line: tuple[AgentOrder, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.dupilumab or self.next_line)
+
+
+def orders_in_focus(record: PatientRecord, knowledge: Knowledge) -> OrderFocus:
+    options = {o.id for o in knowledge.therapies}
+    dupilumab, next_line = [], []
+    for order in record.draft_orders:
+        if not order.selected:
+            continue
+        if order.is_a(DUPILUMAB):
+            dupilumab.append(order)
+            continue
+        agent = next((m.concept for m in order.matches if m.concept in options), None)
+        if agent is not None:
+            next_line.append(AgentOrder(order, agent))
+    return OrderFocus(tuple(dupilumab), tuple(next_line))

@@ -1,8 +1,8 @@
-"""Findings + ranked options -> cards a clinician can act on and check.
+"""Findings, ranked options and safety flags -> cards a clinician can act on and check.
 
-Every card says what happened, shows the patient data that fired it (dates,
-scores, resources) and the rules applied with their sources, and offers the
-next line as draft orders.
+Every card says what was found (dates, values, the resources behind it), what
+to do, what was excluded and why, and the rules applied with their sources.
+The card contract (topics, indicators, suggestions) is documented in the README.
 """
 
 from __future__ import annotations
@@ -10,20 +10,37 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Iterable
 
-from ..assess.findings import Finding, FindingKind
-from ..assess.response import InstrumentResponse, SeverityScore
-from ..knowledge import Claim, Knowledge
+from ..assess.findings import Assessment, Finding, FindingKind
+from ..assess.orders import AgentOrder
+from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
+from ..knowledge import BaselineTest, Claim, Knowledge, TherapyOption
 from ..record.model import DraftOrder
 from ..recommend.ranking import NextLinePlan, RankedOption
+from ..recommend.safety import SafetyFlag
 from .model import Action, Card, Coding, Suggestion
 
 _CARD_NAMESPACE = uuid.UUID("8f0f6f0e-3c55-4a36-9a55-0d6d2c6a3f1e")
 _UCUM = "http://unitsofmeasure.org"
 
+THERAPY_SAFETY = "therapy-safety"
+BASELINE_MONITORING = "baseline-monitoring"
 TOPICS = {
-    FindingKind.PRIMARY_NON_RESPONSE: "Dupilumab primary non-response",
+    FindingKind.INADEQUATE_RESPONSE.value: "Dupilumab inadequate response",
+    FindingKind.LOSS_OF_RESPONSE.value: "Dupilumab loss of response",
+    FindingKind.OCULAR_SURFACE_DISEASE.value: "Dupilumab-related ocular surface disease",
+    FindingKind.INTOLERANCE.value: "Dupilumab intolerance",
+    FindingKind.TRIAL_TOO_SHORT.value: "Dupilumab trial too short",
+    THERAPY_SAFETY: "Safety of a next-line agent",
+    BASELINE_MONITORING: "Baseline tests before a next-line agent",
+}
+_OVERRIDE_KIND = {
+    FindingKind.INADEQUATE_RESPONSE: "failure",
+    FindingKind.LOSS_OF_RESPONSE: "failure",
+    FindingKind.INTOLERANCE: "failure",
+    FindingKind.OCULAR_SURFACE_DISEASE: "ocular",
+    FindingKind.TRIAL_TOO_SHORT: "trial",
 }
 
 
@@ -37,50 +54,158 @@ class CardContext:
     patient_id: str
     user_id: str | None
     encounter_id: str | None
-    orders_in_focus: tuple[DraftOrder, ...]
     topic_system: str
     override_reason_system: str
     source_label: str
 
+    def card_uuid(self, key: str) -> str:
+        """Stable for one hook call, unique across calls: feedback can name the card."""
+        return str(uuid.uuid5(_CARD_NAMESPACE, f"{self.hook_instance}/{key}"))
 
-def card_uuid(context: CardContext, key: str) -> str:
-    """Stable for one hook call, unique across calls: feedback can name the card."""
-    return str(uuid.uuid5(_CARD_NAMESPACE, f"{context.hook_instance}/{key}"))
-
-
-def render_finding(finding: Finding, plan: NextLinePlan, context: CardContext, knowledge: Knowledge) -> Card:
-    kind = finding.kind
-    card_id = card_uuid(context, kind.value)
-    return Card(
-        uuid=card_id,
-        summary=_summary(finding, plan),
-        indicator="warning",
-        source_label=context.source_label,
-        topic=Coding(context.topic_system, kind.value, TOPICS[kind]),
-        detail=_detail(finding, plan, context, knowledge),
-        suggestions=_suggestions(plan, card_id, finding, context),
-        selection_behavior="at-most-one",
-        override_reasons=tuple(
-            Coding(context.override_reason_system, code, display) for code, display in knowledge.override_reasons.items()
-        ),
-    )
+    def card(self, key: str, topic: str, summary: str, indicator: str, detail: str, override_kind: str,
+             knowledge: Knowledge, suggestions: tuple[Suggestion, ...] = (), selection: str = "at-most-one") -> Card:
+        return Card(
+            uuid=self.card_uuid(key),
+            summary=summary,
+            indicator=indicator,
+            source_label=self.source_label,
+            topic=Coding(self.topic_system, topic, TOPICS[topic]),
+            detail=detail,
+            suggestions=suggestions,
+            selection_behavior=selection if suggestions else None,
+            override_reasons=tuple(
+                Coding(self.override_reason_system, code, display)
+                for code, display in knowledge.override_reasons[override_kind].items()
+            ),
+        )
 
 
-# -- text ---------------------------------------------------------------------------------
+# -- small text helpers ------------------------------------------------------------------------
 
 
-def _summary(finding: Finding, plan: NextLinePlan) -> str:
-    weeks = finding.completed_weeks
-    tail = f"; next line: {plan.offered[0].option.group_label}" if plan.offered else ""
-    return f"Dupilumab: no adequate response after {_weeks(weeks)}{tail}"
-
-
-def _weeks(count: int) -> str:
+def weeks(count: int | float) -> str:
+    count = int(count)
     return f"{count} week" if count == 1 else f"{count} weeks"
 
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+def _cite(knowledge: Knowledge, claim: Claim) -> str:
+    return knowledge.cite(claim)
+
+
+def _refs(sources: Iterable[str]) -> str:
+    return ", ".join(dict.fromkeys(sources))
+
+
+# -- finding cards --------------------------------------------------------------------------------
+
+
+def render_finding(
+    finding: Finding,
+    assessment: Assessment,
+    plan: NextLinePlan | None,
+    context: CardContext,
+    knowledge: Knowledge,
+    *,
+    dupilumab_orders: tuple[DraftOrder, ...] = (),
+    switch_drafted: bool = False,
+    baseline_gaps: tuple[BaselineTest, ...] = (),
+) -> Card:
+    """One card per finding. `plan` is given for the card that carries the switch suggestions."""
+    kind = finding.kind
+    summary, indicator = _finding_headline(finding, plan, switch_drafted)
+    lines = [_finding_opening(finding, knowledge), ""]
+    if finding.evidence or finding.response.instruments:
+        lines += _score_table(finding.response, finding)
+        lines.append("")
+    lines += _course_lines(finding, context)
+    if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
+        lines += _ocular_lines(finding, knowledge)
+    lines += _confounder_lines(finding)
+    others = [f for f in assessment.findings if f is not finding]
+    if others:
+        lines.append("- Also found: " + "; ".join(TOPICS[f.kind.value].lower() for f in others) + " (separate cards).")
+    if dupilumab_orders:
+        lines.append("- This order continues dupilumab: " + _refs(o.source for o in dupilumab_orders) + ".")
+    if plan is not None:
+        lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps)]
+    lines += ["", *_finding_advice(finding, knowledge, switch_drafted)]
+    lines += ["", _rules_line(finding, plan, knowledge)]
+    suggestions = _switch_suggestions(plan, context.card_uuid(kind.value), finding, context, dupilumab_orders) if plan else ()
+    return context.card(kind.value, kind.value, summary, indicator, "\n".join(lines), _OVERRIDE_KIND[kind], knowledge, suggestions)
+
+
+def _next(plan: NextLinePlan | None) -> str:
+    return f"; next line: {plan.offered[0].option.label}" if plan and plan.offered else ""
+
+
+def _finding_headline(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool) -> tuple[str, str]:
+    w = weeks(finding.completed_weeks)
+    kind = finding.kind
+    if kind is FindingKind.INADEQUATE_RESPONSE:
+        return f"Dupilumab: no adequate response after {w}{_next(plan)}", "warning"
+    if kind is FindingKind.LOSS_OF_RESPONSE:
+        return f"Dupilumab: response lost after {w} on drug{_next(plan)}", "warning"
+    if kind is FindingKind.INTOLERANCE:
+        return f"Dupilumab stopped for an adverse effect after {w}{_next(plan)}", "warning"
+    if kind is FindingKind.TRIAL_TOO_SHORT:
+        if switch_drafted:
+            return f"Switching after {w} of dupilumab: an adequate trial is 16 weeks", "warning"
+        return f"Dupilumab stopped or judged after {w}: an adequate trial is 16 weeks", "info"
+    ocular = finding.ocular
+    assert ocular is not None
+    if ocular.red_flags:
+        return "Urgent: dupilumab-related eye disease with red flags: ophthalmology within 24 hours", "warning"
+    if ocular.needs_switch:
+        return f"Dupilumab-related eye disease, severe and persistent: switch{_next(plan)}", "warning"
+    if switch_drafted:
+        return f"Dupilumab-related eye disease ({ocular.grade}) is manageable without switching", "warning"
+    return f"Dupilumab-related eye disease ({ocular.grade}): keep dupilumab and treat the eye", "warning"
+
+
+def _finding_opening(finding: Finding, knowledge: Knowledge) -> str:
+    trial = knowledge.response.adequate_trial_explain
+    w = weeks(finding.completed_weeks)
+    kind = finding.kind
+    if kind is FindingKind.INADEQUATE_RESPONSE:
+        if finding.evidence:
+            return f"**Inadequate response to dupilumab** in atopic dermatitis: no adequate response after {w} on drug ({trial})."
+        return f"**Inadequate response to dupilumab** in atopic dermatitis: stopped for lack of efficacy after {w} ({trial})."
+    if kind is FindingKind.LOSS_OF_RESPONSE:
+        return f"**Loss of response to dupilumab**: {knowledge.response.loss_of_response_explain}, after {w} on drug."
+    if kind is FindingKind.INTOLERANCE:
+        reasons = "; ".join(f"{r.text} ({r.source})" for r in finding.course.stopped_for("adverse"))
+        return f"**Dupilumab intolerance**: stopped after {w} for {reasons}."
+    if kind is FindingKind.TRIAL_TOO_SHORT:
+        return f"**Trial too short**: dupilumab was taken for {w}; {trial}."
+    ocular = finding.ocular
+    assert ocular is not None
+    return f"**Dupilumab-related ocular surface disease (DROSD)**, graded **{ocular.grade}**."
+
+
+def _score_row(result: InstrumentResponse, finding: Finding) -> str:
+    latest = result.latest
+    assert latest is not None  # instruments without on-drug scores are not assessed
+    baseline = f"{_num(result.baseline.value)} ({result.baseline.day.isoformat()})" if result.baseline else "not recorded"
+    best = min(result.on_drug, key=lambda s: (s.value, s.day))
+    verdict = "met" if result.reached else "not met"
+    if result.reached and result.latest not in result.meeting:
+        verdict = f"met {result.meeting[0].day.isoformat()}, not met at the latest score"
+    return (
+        f"| {result.instrument} | {baseline} | {_score(best, finding)} | {_score(latest, finding)} | "
+        f"{_change(result, latest)} | {result.criterion.explain}: **{verdict}** |"
+    )
+
+
+def _score_table(response: ResponseAssessment, finding: Finding) -> list[str]:
+    rows = [
+        "| Score | Baseline | Best on drug | Latest on drug | Change | Response criterion |",
+        "|---|---|---|---|---|---|",
+    ]
+    return rows + [_score_row(r, finding) for r in response.instruments]
 
 
 def _score(score: SeverityScore, finding: Finding) -> str:
@@ -96,72 +221,80 @@ def _change(result: InstrumentResponse, score: SeverityScore) -> str:
     return f"{change:+g}" if change is not None else "no baseline"
 
 
-def _cite(knowledge: Knowledge, claim: Claim) -> str:
-    return knowledge.cite(claim)
-
-
-def _detail(finding: Finding, plan: NextLinePlan, context: CardContext, knowledge: Knowledge) -> str:
+def _course_lines(finding: Finding, context: CardContext) -> list[str]:
     course = finding.course
-    trial = knowledge.response
-    lines = [
-        f"**Primary non-response to dupilumab** in atopic dermatitis: no adequate response after "
-        f"{_weeks(finding.completed_weeks)} on drug ({trial.adequate_trial_explain}).",
-        "",
-        "| Score | Baseline | Latest on drug | Change | Response criterion |",
-        "|---|---|---|---|---|",
-    ]
-    for result in finding.response.instruments:
-        latest = result.latest
-        assert latest is not None  # instruments without on-drug scores are not assessed
-        baseline = f"{_num(result.baseline.value)} ({result.baseline.day.isoformat()})" if result.baseline else "not recorded"
-        verdict = "met" if result.reached else "not met"
-        lines.append(
-            f"| {result.instrument} | {baseline} | {_score(latest, finding)} | {_change(result, latest)} | "
-            f"{result.criterion.explain}: **{verdict}** |"
-        )
-    status = "ongoing" if course.ongoing else (
-        f"stopped {course.end.isoformat()}" if course.end_recorded else f"stopped (end not recorded; last record {course.end.isoformat()})"
-    )
-    lines += [
-        "",
-        f"- Dupilumab: started {course.start.isoformat()}, {status} ({', '.join(course.sources)}).",
-        "- Atopic dermatitis: " + ", ".join(f"{c.source} ({c.clinical_status or 'status not recorded'})" for c in finding.diagnosis) + ".",
-        "- Scores used: " + ", ".join(_evidence_sources(finding)) + ".",
-        f"- Latest score: {_latest_evidence_day(finding).isoformat()}, "
-        f"{_weeks((context.today - _latest_evidence_day(finding)).days // 7)} before today.",
-    ]
-    if context.orders_in_focus:
-        lines.append(
-            "- This order continues dupilumab: " + ", ".join(o.source for o in context.orders_in_focus) + "."
-        )
-    lines += ["", "**Next line, ranked for this patient**", ""]
+    if course.ongoing:
+        status = "ongoing"
+    elif course.end_recorded:
+        status = f"stopped {course.end.isoformat()}"  # type: ignore[union-attr]
+    else:
+        status = f"stopped (end not recorded; last record {course.end.isoformat()})"  # type: ignore[union-attr]
+    lines = [f"- Dupilumab: started {course.start.isoformat()}, {status} ({_refs(course.sources)})."]
+    if course.stop_reasons:
+        lines.append("- Reason recorded for stopping: " + "; ".join(f"\"{r.text}\" ({r.source})" for r in course.stop_reasons) + ".")
+    lines.append("- Atopic dermatitis: " + ", ".join(f"{c.source} ({c.clinical_status or 'status not recorded'})" for c in finding.diagnosis) + ".")
+    scores = _evidence_scores(finding)
+    if scores:
+        lines.append("- Scores used: " + _refs(s.source for s in scores) + ".")
+        latest = max(s.day for s in scores)
+        lines.append(f"- Latest score: {latest.isoformat()}, {weeks((context.today - latest).days // 7)} before today.")
+    return lines
+
+
+def _evidence_scores(finding: Finding) -> list[SeverityScore]:
+    results = finding.evidence or (finding.response.instruments if finding.kind is not FindingKind.OCULAR_SURFACE_DISEASE else ())
+    return sorted((s for r in results for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source))
+
+
+def _ocular_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
+    ocular = finding.ocular
+    assert ocular is not None
+    drosd = knowledge.drosd
+    lines = []
+    for condition in ocular.conditions:
+        onset = condition.onset or condition.recorded
+        week = (onset - finding.course.start).days // 7 if onset else None
+        severity = f", recorded as {condition.severity.label().lower()}" if condition.severity else ""
+        lines.append(f"- Eye: {condition.code.label()} from {onset.isoformat() if onset else 'an unrecorded date'}"
+                     f"{f' (week {week} of dupilumab)' if week is not None else ''}{severity} ({condition.source}).")
+    for flag in ocular.red_flags:
+        lines.append(f"- **Red flag**: {flag.code.label()} ({flag.source}). {drosd.red_flags.text} [{drosd.red_flags.claim.status}]")
+    if ocular.eye_treatments:
+        lines.append("- Eye treatment: " + "; ".join(f"{u.medication.label()} from {u.start.isoformat()} ({u.source})" for u in ocular.eye_treatments) + ".")
+    if ocular.steroid_weeks:
+        lines.append(f"- Ophthalmic corticosteroid use since dupilumab: {ocular.steroid_weeks:.0f} weeks (more than {drosd.steroid_weeks} weeks means severe and persistent).")
+    if ocular.grade_reasons:
+        lines.append("- Graded " + ocular.grade + " because: " + "; ".join(ocular.grade_reasons) + ".")
+    keep, management = drosd.management[ocular.grade]
+    lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
+    if keep and ocular.stopped_for_eyes:
+        lines.append(f"Dupilumab was stopped for the eyes. {drosd.pitfall.text} [{drosd.pitfall.claim.status}]")
+    return lines
+
+
+def _confounder_lines(finding: Finding) -> list[str]:
+    if finding.kind not in {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE, FindingKind.TRIAL_TOO_SHORT}:
+        return []
+    items = [f"{c.what} ({c.source}{', ' + c.day.isoformat() if c.day else ''})" for c in finding.confounders]
+    items += [f"a dispensing gap of {gap.days} days ({gap.supply_end.isoformat()} to {gap.next_dispense.isoformat()}, {gap.after} to {gap.before})" for gap in finding.gaps]
+    if not items:
+        return []
+    return ["- **Rule out before switching**: " + "; ".join(items) + "."]
+
+
+def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...]) -> list[str]:
+    lines = ["**Next line, ranked for this patient**", ""]
+    if finding.kind in {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE}:
+        advice = knowledge.advice["combination_before_switch"]
+        lines = [f"{advice.text} [{advice.claim.status}]", "", *lines]
     for ranked in plan.offered:
         lines.append(_option_line(ranked))
     if plan.excluded:
-        lines.append("")
-        lines.append("Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + ".")
-    for key in ("confirm_before_switch", "continue_basic_therapy"):
-        advice = knowledge.advice[key]
-        lines += ["", f"{advice.text} [{advice.claim.status}]"]
-    lines += [
-        "",
-        "Rules applied: adequate trial: " + _cite(knowledge, trial.adequate_trial_claim) + "; "
-        + "; ".join(f"{r.criterion.explain}: {_cite(knowledge, r.criterion.claim)}" for r in finding.response.instruments)
-        + (f"; ranking: {_cite(knowledge, knowledge.rank_group_claims[plan.offered[0].option.rank_group])}" if plan.offered else "")
-        + ".",
-    ]
-    return "\n".join(lines)
-
-
-def _evidence_sources(finding: Finding) -> list[str]:
-    scores = sorted(
-        (s for r in finding.evidence for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source)
-    )
-    return list(dict.fromkeys(s.source for s in scores))
-
-
-def _latest_evidence_day(finding: Finding) -> date:
-    return max(r.latest.day for r in finding.evidence if r.latest)
+        lines += ["", "Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + "."]
+    if baseline_gaps and plan.suggested():
+        first = plan.suggested()[0].option
+        lines += ["", f"Before {first.label}: no recent " + ", ".join(t.label for t in baseline_gaps) + " on record."]
+    return lines
 
 
 def _option_line(ranked: RankedOption) -> str:
@@ -174,29 +307,66 @@ def _option_line(ranked: RankedOption) -> str:
     return text + "."
 
 
-# -- suggestions ----------------------------------------------------------------------------
+def _finding_advice(finding: Finding, knowledge: Knowledge, switch_drafted: bool) -> list[str]:
+    keys: list[str] = []
+    if finding.kind in {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE}:
+        keys = ["confirm_before_switch", "continue_basic_therapy"]
+    elif finding.leads_to_switch:
+        keys = ["continue_basic_therapy"]
+    elif finding.kind is FindingKind.TRIAL_TOO_SHORT:
+        keys = ["adequate_trial", "confirm_before_switch"]
+    lines = []
+    for key in keys:
+        advice = knowledge.advice[key]
+        lines += [f"{advice.text} [{advice.claim.status}]", ""]
+    return lines[:-1] if lines else []
 
 
-def _suggestions(plan: NextLinePlan, card_id: str, finding: Finding, context: CardContext) -> tuple[Suggestion, ...]:
+def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledge) -> str:
+    response = knowledge.response
+    parts = [f"adequate trial: {_cite(knowledge, response.adequate_trial_claim)}"]
+    parts += [f"{r.criterion.explain}: {_cite(knowledge, r.criterion.claim)}" for r in finding.response.instruments]
+    if finding.kind is FindingKind.LOSS_OF_RESPONSE:
+        parts.append(f"loss of response: {_cite(knowledge, response.loss_of_response_claim)}")
+    if finding.gaps:
+        parts.append(f"{response.adherence_explain}: {_cite(knowledge, response.adherence_claim)}")
+    if finding.ocular is not None and finding.kind is FindingKind.OCULAR_SURFACE_DISEASE:
+        _, management = knowledge.drosd.management[finding.ocular.grade]
+        parts.append(f"DROSD management: {_cite(knowledge, management.claim)}")
+    if plan is not None and plan.offered:
+        parts.append(f"ranking: {_cite(knowledge, knowledge.rank_group_claims[plan.offered[0].option.rank_group])}")
+    return "Rules applied: " + "; ".join(parts) + "."
+
+
+# -- suggestions -------------------------------------------------------------------------------
+
+
+def _switch_suggestions(
+    plan: NextLinePlan, card_id: str, finding: Finding | None, context: CardContext, replacing: tuple[DraftOrder, ...]
+) -> tuple[Suggestion, ...]:
     suggestions = []
-    for ranked in plan.suggested():
-        order = draft_medication_request(ranked, finding, context)
-        actions = [Action("create", f"Draft order: {ranked.option.order.instruction} ({ranked.option.label})", resource=order)]  # type: ignore[union-attr]
-        label = f"Order {ranked.option.order.text}, {ranked.option.order.instruction}"  # type: ignore[union-attr]
-        if context.orders_in_focus:
-            label = f"Replace dupilumab with {ranked.option.order.text}"  # type: ignore[union-attr]
-            actions = [
-                Action("delete", f"Remove the draft dupilumab order {o.source}", resource_id=o.source)
-                for o in context.orders_in_focus
-            ] + actions
+    for index, ranked in enumerate(plan.suggested()):
+        template = ranked.option.order
+        assert template is not None
+        order = draft_medication_request(ranked.option, finding, context)
+        actions = [Action("create", f"Draft order: {template.text}, {template.instruction}", resource=order)]
+        label = f"Order {template.text}: {template.instruction}"
+        if replacing:
+            label = f"Replace {_refs(o.medication.label() if o.medication else o.source for o in replacing)} with {template.text}"
+            actions = [Action("delete", f"Remove the draft order {o.source}", resource_id=o.source) for o in replacing] + actions
         suggestions.append(
-            Suggestion(label=label, uuid=str(uuid.uuid5(uuid.UUID(card_id), ranked.option.id)), actions=tuple(actions))
+            Suggestion(
+                label=label,
+                uuid=str(uuid.uuid5(uuid.UUID(card_id), ranked.option.id)),
+                actions=tuple(actions),
+                is_recommended=True if index == 0 else None,
+            )
         )
     return tuple(suggestions)
 
 
-def draft_medication_request(ranked: RankedOption, finding: Finding, context: CardContext) -> dict[str, Any]:
-    template = ranked.option.order
+def draft_medication_request(option: TherapyOption, finding: Finding | None, context: CardContext) -> dict[str, Any]:
+    template = option.order
     assert template is not None
     medication: dict[str, Any] = {"text": template.text}
     if template.codings:
@@ -212,12 +382,105 @@ def draft_medication_request(ranked: RankedOption, finding: Finding, context: Ca
         "intent": "order",
         "medicationCodeableConcept": medication,
         "subject": {"reference": f"Patient/{context.patient_id}"},
-        "reasonReference": [{"reference": c.source} for c in finding.diagnosis],
         "dosageInstruction": [dosage],
-        "note": [{"text": f"Suggested by clinical decision support after {TOPICS[finding.kind].lower()}."}],
     }
+    if finding is not None:
+        resource["reasonReference"] = [{"reference": c.source} for c in finding.diagnosis]
+        resource["note"] = [{"text": f"Suggested by clinical decision support after {TOPICS[finding.kind.value].lower()}."}]
+    return _with_context(resource, context)
+
+
+def _with_context(resource: dict[str, Any], context: CardContext) -> dict[str, Any]:
     if context.encounter_id:
         resource["encounter"] = {"reference": f"Encounter/{context.encounter_id}"}
     if context.user_id and context.user_id.split("/", 1)[0] in {"Practitioner", "PractitionerRole"}:
         resource["requester"] = {"reference": context.user_id}
     return resource
+
+
+# -- order-hook cards: safety and baseline monitoring of a drafted agent ------------------------
+
+
+def render_safety(
+    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan | None, context: CardContext, knowledge: Knowledge
+) -> Card:
+    option = knowledge.option(drafted.agent)
+    contraindications = [f for f in flags if f.contraindicated]
+    indicator = "critical" if contraindications else "warning"
+    first = (contraindications or list(flags))[0]
+    verdict = "do not start" if contraindications else "caution"
+    summary = f"{option.label}: {verdict}: {first.reason.split(':')[0]}"
+    lines = [f"**{option.label}** is being ordered ({drafted.order.source}). Safety screen for this patient:", ""]
+    for flag in flags:
+        label = "Contraindication" if flag.contraindicated else "Caution"
+        lines.append(f"- **{label}**: {flag.reason}. Source: {_cite(knowledge, flag.claim)}.")
+    suggestions: tuple[Suggestion, ...] = ()
+    card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
+    if contraindications and plan is not None:
+        alternatives = NextLinePlan(tuple(o for o in plan.offered if o.option.id != drafted.agent), plan.excluded)
+        suggestions = _switch_suggestions(alternatives, context.card_uuid(card_key), None, context, (drafted.order,))
+        remove = Suggestion(
+            label=f"Remove the draft {option.label} order",
+            uuid=str(uuid.uuid5(uuid.UUID(context.card_uuid(card_key)), "remove")),
+            actions=(Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),),
+        )
+        suggestions = (*suggestions, remove)
+        if alternatives.offered:
+            lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
+    elif any(f.dose_rule for f in flags) and option.order is not None:
+        template = option.order
+        replace = Suggestion(
+            label=f"Replace with {template.text}: {template.instruction}",
+            uuid=str(uuid.uuid5(uuid.UUID(context.card_uuid(card_key)), "dose")),
+            actions=(
+                Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),
+                Action("create", f"Draft order: {template.text}, {template.instruction}",
+                       resource=draft_medication_request(option, None, context)),
+            ),
+            is_recommended=True,
+        )
+        suggestions = (replace,)
+    return context.card(card_key, THERAPY_SAFETY, summary, indicator, "\n".join(lines), "safety", knowledge, suggestions)
+
+
+def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], context: CardContext, knowledge: Knowledge) -> Card:
+    option = knowledge.option(drafted.agent)
+    monitoring = knowledge.monitoring[drafted.agent]
+    names = ", ".join(t.label for t in missing)
+    summary = f"{option.label}: {len(missing)} baseline test{'s' if len(missing) != 1 else ''} missing ({names})"
+    lines = [
+        f"**Baseline tests before {option.label}** ({drafted.order.source}): no result on record within each test's window.",
+        "",
+        *(f"- {t.label}: none in the last {t.lookback_days} days" if t.lookback_days < 36500 else f"- {t.label}: none on record" for t in missing),
+        "",
+        f"Required before starting: {', '.join(t.label for t in monitoring.tests)}"
+        + (f" ({monitoring.note})" if monitoring.note else "") + f". Source: {_cite(knowledge, monitoring.claim)}.",
+        "Windows are this service's choice (the sources give none).",
+    ]
+    card_key = f"{BASELINE_MONITORING}/{drafted.order.source}"
+    card_id = context.card_uuid(card_key)
+    suggestions = tuple(
+        Suggestion(
+            label=f"Order {test.order_text}",
+            uuid=str(uuid.uuid5(uuid.UUID(card_id), test.id)),
+            actions=(Action("create", f"Draft order: {test.order_text}", resource=draft_service_request(test, option, context)),),
+            is_recommended=True,
+        )
+        for test in missing
+    )
+    return context.card(card_key, BASELINE_MONITORING, summary, "info", "\n".join(lines), "monitoring", knowledge, suggestions, "any")
+
+
+def draft_service_request(test: BaselineTest, option: TherapyOption, context: CardContext) -> dict[str, Any]:
+    code: dict[str, Any] = {"text": test.order_text}
+    if test.order_codings:
+        code["coding"] = [{"system": s, "code": c, "display": d} for s, c, d in test.order_codings]
+    resource = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "order",
+        "code": code,
+        "subject": {"reference": f"Patient/{context.patient_id}"},
+        "note": [{"text": f"Baseline before {option.label} (clinical decision support)."}],
+    }
+    return _with_context(resource, context)

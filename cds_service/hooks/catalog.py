@@ -13,12 +13,16 @@ PREFETCH: Mapping[str, str] = {
     "MedicationStatement": "MedicationStatement?patient={{context.patientId}}",
     "MedicationRequest": "MedicationRequest?patient={{context.patientId}}",
     "Observation": "Observation?patient={{context.patientId}}",
+    # Optional: used for the course and for dispensing gaps when sent; never a reason for 412.
+    "MedicationDispense": "MedicationDispense?patient={{context.patientId}}",
+    "MedicationAdministration": "MedicationAdministration?patient={{context.patientId}}",
 }
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 
 _USAGE = (
-    "Send the prefetch listed here (absent keys are treated as not fetched; null as no data). "
+    "Send the prefetch listed here (absent keys are treated as not fetched; null as no data; "
+    "MedicationDispense and MedicationAdministration are optional). "
     "AD severity scores with local codes are recognised by name (EASI, IGA, SCORAD, PP-NRS, POEM, %BSA) "
     "or by codes configured with CDS_SCORE_CODES."
 )

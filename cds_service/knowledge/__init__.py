@@ -60,6 +60,62 @@ class ResponseKnowledge:
     adequate_trial_claim: Claim
     criteria: Mapping[str, ResponseCriterion]
     failure_instruments: tuple[str, ...]
+    loss_of_response_explain: str
+    loss_of_response_claim: Claim
+    adherence_gap_days: int
+    adherence_explain: str
+    adherence_claim: Claim
+
+
+@dataclass(frozen=True)
+class Advice:
+    text: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class DrosdKnowledge:
+    steroid_weeks: int
+    steroid_explain: str
+    steroid_claim: Claim
+    persistent_weeks: int
+    persistent_claim: Claim
+    severity_words: Mapping[str, tuple[str, ...]]  # grade -> codes and words recorded in Condition.severity
+    management: Mapping[str, tuple[bool, Advice]]  # grade -> (keep dupilumab, advice)
+    red_flags: Advice
+    pitfall: Advice
+    incidence: Advice
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    id: str
+    agents: frozenset[str]
+    when: Mapping[str, Any]
+    effect: str  # contraindicated | caution
+    rank_penalty: float
+    reason: str
+    claim: Claim
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BaselineTest:
+    id: str
+    label: str
+    satisfied_by: tuple[str, ...]
+    lookback_days: int
+    order_text: str
+    order_codings: tuple[tuple[str, str, str], ...]
+    only_if: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentMonitoring:
+    agent: str
+    tests: tuple[BaselineTest, ...]
+    claim: Claim
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,12 +152,6 @@ class TherapyOption:
 
 
 @dataclass(frozen=True)
-class Advice:
-    text: str
-    claim: Claim
-
-
-@dataclass(frozen=True)
 class Knowledge:
     sources: Mapping[str, Source]
     concepts: ConceptMatcher
@@ -109,7 +159,14 @@ class Knowledge:
     therapies: tuple[TherapyOption, ...]
     rank_group_claims: Mapping[str, Claim]
     advice: Mapping[str, Advice]
-    override_reasons: Mapping[str, str]  # code -> display
+    override_reasons: Mapping[str, Mapping[str, str]]  # card kind -> code -> display
+    drosd: DrosdKnowledge
+    safety_rules: tuple[SafetyRule, ...]
+    lab_lookback_days: int
+    monitoring: Mapping[str, AgentMonitoring]
+
+    def option(self, option_id: str) -> TherapyOption:
+        return next(o for o in self.therapies if o.id == option_id)
 
     def cite(self, claim: Claim) -> str:
         names = "; ".join(self.sources[s].short for s in claim.sources)
@@ -166,12 +223,19 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
         )
     failure = response_file["failure"]
     claim(failure, "response.toml failure")
+    loss = response_file["loss_of_response"]
+    adherence = response_file["adherence"]
     response = ResponseKnowledge(
         adequate_trial_weeks=int(trial["weeks"]),
         adequate_trial_explain=trial["explain"],
         adequate_trial_claim=claim(trial, "response.toml adequate_trial"),
         criteria=criteria,
         failure_instruments=tuple(failure["instruments"]),
+        loss_of_response_explain=loss["explain"],
+        loss_of_response_claim=claim(loss, "response.toml loss_of_response"),
+        adherence_gap_days=int(adherence["gap_days"]),
+        adherence_explain=adherence["explain"],
+        adherence_claim=claim(adherence, "response.toml adherence"),
     )
 
     therapy_file = _read("therapies.toml")
@@ -211,10 +275,85 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
             )
         )
     advice_file = _read("advice.toml")
+    for key, entry in advice_file.get("advice", {}).items():
+        claim(entry, f"advice.toml advice.{key}")
     advice = {
         key: Advice(entry["text"], claim(entry, f"advice.toml advice.{key}"))
         for key, entry in advice_file["advice"].items()
     }
+    def advice_of(entry: Mapping[str, Any], where: str) -> Advice:
+        return Advice(entry["text"], claim(entry, where))
+
+    drosd_file = _read("drosd.toml")
+    grading = drosd_file["grading"]
+    drosd = DrosdKnowledge(
+        steroid_weeks=int(grading["steroid_weeks"]),
+        steroid_explain=grading["steroid_explain"],
+        steroid_claim=claim({"status": grading["steroid_status"], "sources": grading["steroid_sources"]}, "drosd.toml steroid"),
+        persistent_weeks=int(grading["persistent_weeks"]),
+        persistent_claim=claim({"status": grading["persistent_status"], "sources": grading["persistent_sources"]}, "drosd.toml persistent"),
+        severity_words={grade: tuple(words) for grade, words in grading["severity_codes"].items()},
+        management={
+            grade: (bool(entry["keep_dupilumab"]), advice_of(entry, f"drosd.toml management.{grade}"))
+            for grade, entry in drosd_file["management"].items()
+        },
+        red_flags=advice_of(drosd_file["red_flags"], "drosd.toml red_flags"),
+        pitfall=advice_of(drosd_file["pitfall"], "drosd.toml pitfall"),
+        incidence=advice_of(drosd_file["incidence"], "drosd.toml incidence"),
+    )
+
+    option_ids = {o.id for o in therapies}
+    safety_file = _read("safety.toml")
+    agent_sets = {name: set(members) for name, members in safety_file["agent_sets"].items()}
+    rules = []
+    for entry in safety_file["rule"]:
+        agents = set()
+        for name in entry["agents"]:
+            agents |= agent_sets.get(name, {name})
+        if agents - option_ids:
+            raise KnowledgeError(f"safety.toml rule {entry['id']}: unknown agents {sorted(agents - option_ids)}")
+        if entry["effect"] not in {"contraindicated", "caution"}:
+            raise KnowledgeError(f"safety.toml rule {entry['id']}: unknown effect")
+        unknown = {c for c in entry["when"].get("condition", ()) if c not in {d.id for d in definitions}}
+        if "lab" in entry["when"] and entry["when"]["lab"] not in {d.id for d in definitions}:
+            unknown.add(entry["when"]["lab"])
+        if unknown:
+            raise KnowledgeError(f"safety.toml rule {entry['id']}: unknown concepts {sorted(unknown)}")
+        rules.append(
+            SafetyRule(
+                id=entry["id"],
+                agents=frozenset(agents),
+                when=dict(entry["when"]),
+                effect=entry["effect"],
+                rank_penalty=float(entry.get("rank_penalty", 0)),
+                reason=entry["reason"],
+                claim=claim(entry, f"safety.toml rule {entry['id']}"),
+                note=entry.get("note"),
+            )
+        )
+
+    monitoring_file = _read("monitoring.toml")
+    tests = {}
+    for test_id, entry in monitoring_file["test"].items():
+        codings = []
+        for coding in entry.get("order_codings", ()):
+            if coding.get("status") != "V":
+                raise KnowledgeError(f"monitoring.toml test.{test_id}: only V codes may be written into orders")
+            codings.append((systems[coding["system"]], coding["code"], coding["display"]))
+        tests[test_id] = BaselineTest(
+            id=test_id,
+            label=entry["label"],
+            satisfied_by=tuple(entry["satisfied_by"]),
+            lookback_days=int(entry["lookback_days"]),
+            order_text=entry["order_text"],
+            order_codings=tuple(codings),
+            only_if=entry.get("only_if"),
+        )
+    monitoring = {
+        agent: AgentMonitoring(agent, tuple(tests[t] for t in entry["tests"]), claim(entry, f"monitoring.toml agent.{agent}"), entry.get("note"))
+        for agent, entry in monitoring_file["agent"].items()
+    }
+
     return Knowledge(
         sources=sources,
         concepts=ConceptMatcher(definitions),
@@ -222,7 +361,11 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
         therapies=tuple(therapies),
         rank_group_claims=group_claims,
         advice=advice,
-        override_reasons=dict(advice_file["override_reasons"]),
+        override_reasons={kind: dict(reasons) for kind, reasons in advice_file["override_reasons"].items()},
+        drosd=drosd,
+        safety_rules=tuple(rules),
+        lab_lookback_days=int(safety_file["lab_lookback_days"]),
+        monitoring=monitoring,
     )
 
 
@@ -243,6 +386,10 @@ def _order_template(entry: Mapping[str, Any], systems: Mapping[str, str], option
 
 __all__ = [
     "Advice",
+    "AgentMonitoring",
+    "BaselineTest",
+    "DrosdKnowledge",
+    "SafetyRule",
     "Approval",
     "Claim",
     "ConceptDefinition",

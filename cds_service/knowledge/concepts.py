@@ -22,16 +22,28 @@ class KnownCode:
 
 
 @dataclass(frozen=True)
+class QualifiedName:
+    name: str
+    pattern: re.Pattern[str]
+    qualifiers: re.Pattern[str]
+
+
+@dataclass(frozen=True)
 class ConceptDefinition:
     id: str
-    kind: str  # drug | condition | score
+    kind: str  # drug | condition | score | lab | vital | stop-reason
     label: str
+    group: str | None = None
     codes: tuple[KnownCode, ...] = ()
     code_prefixes: tuple[KnownCode, ...] = ()
     ndc_products: tuple[tuple[str, str], ...] = ()  # (labeler padded to 5, product padded to 4)
     names: tuple[str, ...] = ()
+    qualified_names: tuple[QualifiedName, ...] = ()
     value_range: tuple[float, float] | None = None
-    units: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()  # scores: units a score may carry
+    canonical_unit: str | None = None  # labs and vitals: values are converted to this unit
+    unit_factors: Mapping[str, float] = field(default_factory=dict)
+    qualitative: bool = False
     _name_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _exclude_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
@@ -40,6 +52,15 @@ class ConceptDefinition:
 
     def accepts_unit(self, unit: str | None) -> bool:
         return not unit or unit in self.units
+
+    def convert(self, value: float | None, unit: str | None) -> float | None:
+        """A lab or vital value in the canonical unit, or None when the unit is unknown."""
+        if value is None or self.canonical_unit is None:
+            return None
+        factor = self.unit_factors.get(unit or "")
+        if factor is None:
+            factor = self.unit_factors.get((unit or "").strip())
+        return None if factor is None else value * factor
 
 
 def _words(names: Iterable[str], case_sensitive: bool) -> re.Pattern[str] | None:
@@ -68,17 +89,26 @@ def build_concepts(
         codes = [known(c, "code") for c in entry.get("codes", ())]
         codes += [KnownCode(system, code, "local") for system, code in local_codes.get(concept_id.upper(), ())]
         exclude = entry.get("exclude_names", ())
+        qualified = tuple(
+            QualifiedName(q["name"], _words([q["name"]], False), _words(q["with_any"], False))  # type: ignore[arg-type]
+            for q in entry.get("qualified_names", ())
+        )
         result.append(
             ConceptDefinition(
                 id=concept_id,
                 kind=entry["kind"],
                 label=entry["label"],
+                group=entry.get("group"),
                 codes=tuple(codes),
                 code_prefixes=tuple(known(c, "prefix") for c in entry.get("code_prefixes", ())),
                 ndc_products=tuple((p["labeler"].zfill(5), p["product"].zfill(4)) for p in entry.get("ndc_products", ())),
                 names=tuple(entry.get("names", ())),
+                qualified_names=qualified,
                 value_range=tuple(entry["range"]) if "range" in entry else None,  # type: ignore[arg-type]
                 units=tuple(entry.get("units", ())),
+                canonical_unit=entry.get("canonical_unit"),
+                unit_factors=dict(entry.get("unit_factors", {})),
+                qualitative=entry.get("result") == "qualitative",
                 _name_pattern=_words(entry.get("names", ()), bool(entry.get("case_sensitive_names"))),
                 _exclude_pattern=re.compile("|".join(f"(?:{p})" for p in exclude), re.IGNORECASE) if exclude else None,
             )
@@ -112,13 +142,18 @@ class ConceptMatcher:
     def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
         return tuple(d for d in self.definitions.values() if d.kind == kind)
 
-    def match(self, concept: Concept, kind: str | None = None) -> list[ConceptMatch]:
-        """Every known concept (of `kind`, if given) this CodeableConcept denotes, each once."""
+    def match(self, concept: Concept, kind: str | Iterable[str] | None = None, context: Iterable[str] = ()) -> list[ConceptMatch]:
+        """Every known concept (of `kind`, if given) this CodeableConcept denotes, each once.
+
+        `context` is other text about the same record (route, dosage): it can qualify a
+        name (prednisolone + ophthalmic) or exclude one, never match on its own.
+        """
+        kinds = None if kind is None else ({kind} if isinstance(kind, str) else set(kind))
         found: dict[str, ConceptMatch] = {}
-        candidates = [d for d in self.definitions.values() if kind is None or d.kind == kind]
+        candidates = [d for d in self.definitions.values() if kinds is None or d.kind in kinds]
 
         def add(definition: ConceptDefinition, how: str) -> None:
-            if (kind is None or definition.kind == kind) and definition.id not in found:
+            if (kinds is None or definition.kind in kinds) and definition.id not in found:
                 found[definition.id] = ConceptMatch(definition.id, how)
 
         for c in concept.codings:
@@ -138,15 +173,30 @@ class ConceptMatcher:
                         add(definition, f"NDC {c.code} (product {product[0]}-{product[1]}) [V]")
         names = concept.names()
         if names:
+            surrounding = " | ".join((*names, *context))
             for definition in candidates:
-                if definition.id in found or definition._name_pattern is None:
+                if definition.id in found:
                     continue
-                for name in names:
-                    hit = definition._name_pattern.search(name)
-                    if hit and not (definition._exclude_pattern and definition._exclude_pattern.search(name)):
-                        add(definition, f"name '{hit.group(0)}' in \"{_clip(name)}\"")
-                        break
+                excluded = definition._exclude_pattern is not None and definition._exclude_pattern.search(surrounding)
+                if excluded:
+                    continue
+                how = self._name_match(definition, names, surrounding)
+                if how:
+                    add(definition, how)
         return list(found.values())
+
+    @staticmethod
+    def _name_match(definition: ConceptDefinition, names: tuple[str, ...], surrounding: str) -> str | None:
+        for name in names:
+            if definition._name_pattern is not None:
+                hit = definition._name_pattern.search(name)
+                if hit:
+                    return f"name '{hit.group(0)}' in \"{_clip(name)}\""
+            for qualified in definition.qualified_names:
+                hit = qualified.pattern.search(name)
+                if hit and qualified.qualifiers.search(surrounding):
+                    return f"name '{hit.group(0)}' with '{qualified.qualifiers.search(surrounding).group(0)}' in \"{_clip(name)}\""
+        return None
 
     def matches(self, concept: Concept, concept_id: str) -> ConceptMatch | None:
         definition = self.definitions[concept_id]

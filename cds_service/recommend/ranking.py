@@ -1,24 +1,29 @@
-"""Rank the next-line options of the knowledge base for this patient.
+"""Rank the next-line options of the knowledge base for this patient (`rank_next_line_options`).
 
-Options keep the knowledge base's order (rank group, then the seed's order).
-An option not approved for the patient's age or region is not offered; one
-whose eligibility cannot be checked is offered with a caution and without a
-draft order. The reasons are kept so the card can show them.
+Score = the option's rank group (JAK 1, other biologics 2, conventional 3, phototherapy 4; seed, S)
+plus the rank penalties of its safety cautions (design); ties keep the knowledge file's order.
+An option that is contraindicated, or not approved for the patient's age, weight or region, is not
+offered. One whose eligibility cannot be checked (age or weight not recorded, approval not recorded)
+is offered with a caution and without a draft order. Every reason is kept for the card.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..assess.findings import Finding, PatientFactors
+from ..assess.findings import Assessment
+from ..assess.patient import PatientFactors
 from ..knowledge import Knowledge, TherapyOption
+from .safety import SafetyFlag, ScreenContext, screen_agent
 
 
 @dataclass(frozen=True)
 class RankedOption:
     option: TherapyOption
     rank: int
+    score: float
     cautions: tuple[str, ...]
+    flags: tuple[SafetyFlag, ...]
     orderable: bool  # eligibility checked and a draft order can be written
 
 
@@ -34,42 +39,67 @@ class NextLinePlan:
     excluded: tuple[ExcludedOption, ...]
 
     def suggested(self) -> tuple[RankedOption, ...]:
-        """The orderable options of the best-ranked group that has any: the one-click choices."""
-        orderable = [o for o in self.offered if o.orderable]
-        if not orderable:
-            return ()
-        best = orderable[0].option.group_rank
-        return tuple(o for o in orderable if o.option.group_rank == best)
+        """The one-click choices: every offered option with a draft order, in rank order."""
+        return tuple(o for o in self.offered if o.orderable)
 
 
-def rank_next_line_options(finding: Finding, patient: PatientFactors | None, knowledge: Knowledge, region: str) -> NextLinePlan:
-    offered: list[tuple[TherapyOption, list[str], bool]] = []
+def screen_context(assessment: Assessment, ordered_dose_mg: float | None = None) -> ScreenContext:
+    return ScreenContext(
+        drosd=assessment.has_drosd,
+        prior_eye_disease=tuple(c.source for c in assessment.prior_eye_disease),
+        ordered_dose_mg=ordered_dose_mg,
+    )
+
+
+def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> tuple[str | None, list[str], bool]:
+    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region."""
+    cautions: list[str] = []
+    approval = option.approvals.get(region)
+    if approval is None:
+        return None, [f"approval in {region} not recorded in the knowledge base"], False
+    if approval.status == "not-approved":
+        return approval.note or f"not approved for atopic dermatitis in {region}", [], False
+    if approval.status == "off-label":
+        cautions.append(f"off-label for atopic dermatitis in {region}")
+    checked = True
+    if approval.min_age_years is not None:
+        if patient.age_years is None:
+            cautions.append(f"approved from {approval.min_age_years:g} years; age not recorded")
+            checked = False
+        elif patient.age_years < approval.min_age_years:
+            return f"approved from {approval.min_age_years:g} years; patient is {patient.age_years}", [], False
+    if approval.min_weight_kg is not None:
+        if patient.weight_kg is None:
+            cautions.append(f"approved from {approval.min_weight_kg:g} kg; no recent weight recorded")
+            checked = False
+        elif patient.weight_kg < approval.min_weight_kg:
+            return f"approved from {approval.min_weight_kg:g} kg; patient weighs {patient.weight_kg:.0f} kg", [], False
+    return None, cautions, checked
+
+
+def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region: str) -> NextLinePlan:
+    patient = assessment.patient
+    assert patient is not None, "ranking needs the patient factors of an assessment with findings"
+    context = screen_context(assessment)
+    offered: list[tuple[float, int, TherapyOption, list[str], tuple[SafetyFlag, ...], bool]] = []
     excluded: list[ExcludedOption] = []
-    age = patient.age_years if patient else None
-    for option in sorted(knowledge.therapies, key=lambda o: (o.group_rank, o.position)):
-        cautions: list[str] = []
-        checked = True
-        approval = option.approvals.get(region)
-        if approval is None:
-            cautions.append(f"approval in {region} not recorded in the knowledge base")
-            checked = False
-        elif approval.status == "not-approved":
-            excluded.append(ExcludedOption(option, approval.note or f"not approved for atopic dermatitis in {region}"))
+    for option in knowledge.therapies:
+        not_offered, cautions, checked = eligibility(option, patient, region)
+        if not_offered:
+            excluded.append(ExcludedOption(option, not_offered))
             continue
-        elif approval.status == "off-label":
-            cautions.append(f"off-label for atopic dermatitis in {region}")
-        if approval is not None and approval.min_age_years is not None:
-            if age is None:
-                cautions.append(f"approved from {approval.min_age_years:g} years; age not recorded")
-                checked = False
-            elif age < approval.min_age_years:
-                excluded.append(ExcludedOption(option, f"approved from {approval.min_age_years:g} years; patient is {age}"))
-                continue
-        if approval is not None and approval.min_weight_kg is not None:
-            cautions.append(f"approved from {approval.min_weight_kg:g} kg; weight not checked")
-            checked = False
-        offered.append((option, cautions, checked and option.order is not None))
+        flags = screen_agent(option.id, patient, context, knowledge)
+        contraindications = [f for f in flags if f.contraindicated]
+        if contraindications:
+            excluded.append(ExcludedOption(option, "; ".join(f.reason for f in contraindications)))
+            continue
+        score = option.group_rank + sum(f.rank_penalty for f in flags)
+        offered.append((score, option.position, option, cautions + [f.reason for f in flags], flags, checked and option.order is not None))
+    offered.sort(key=lambda item: (item[0], item[1]))
     return NextLinePlan(
-        offered=tuple(RankedOption(o, i + 1, tuple(c), orderable) for i, (o, c, orderable) in enumerate(offered)),
+        offered=tuple(
+            RankedOption(option, rank, score, tuple(cautions), flags, orderable)
+            for rank, (score, _, option, cautions, flags, orderable) in enumerate(offered, start=1)
+        ),
         excluded=tuple(excluded),
     )

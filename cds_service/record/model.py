@@ -66,10 +66,10 @@ class Demographics:
 
 @dataclass(frozen=True)
 class MedicationUse(_Matched):
-    """One MedicationStatement or MedicationRequest (later: dispense, administration)."""
+    """One MedicationStatement, MedicationRequest, MedicationDispense or MedicationAdministration."""
 
     source: str
-    kind: str  # "statement" | "request"
+    kind: str  # "statement" | "request" | "dispense" | "administration"
     medication: Concept
     matches: tuple[ConceptMatch, ...]
     status: str | None
@@ -79,6 +79,10 @@ class MedicationUse(_Matched):
     status_reasons: tuple[Concept, ...] = ()
     reasons: tuple[Concept, ...] = ()
     intent: str | None = None
+    route: str | None = None
+    dose_text: str | None = None
+    dose_mg: float | None = None
+    days_supply: float | None = None
 
 
 @dataclass(frozen=True)
@@ -101,8 +105,9 @@ class ObservationEntry(_Matched):
     matches: tuple[ConceptMatch, ...]
     status: str | None
     effective: date | None
-    value: float | None
-    unit: str | None
+    value: float | None  # scores as recorded; labs and vitals in the concept's canonical unit
+    unit: str | None  # the unit of `value`
+    result: str | None = None  # qualitative tests: positive | negative | indeterminate
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class DraftOrder(_Matched):
     medication: Concept | None
     matches: tuple[ConceptMatch, ...]
     selected: bool
+    dose_mg: float | None = None
+    dose_text: str | None = None
 
 
 class DataUnavailable(Exception):
@@ -154,8 +161,13 @@ class PatientRecord:
 
     @property
     def medications(self) -> tuple[MedicationUse, ...]:
+        """Statements and requests are required; dispenses and administrations are used when sent."""
         self._require("MedicationStatement", "MedicationRequest")
         return self.medications_
+
+    @property
+    def has_dispensing_data(self) -> bool:
+        return "MedicationDispense" not in self.unavailable
 
     @property
     def observations(self) -> tuple[ObservationEntry, ...]:

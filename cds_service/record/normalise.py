@@ -8,6 +8,7 @@ or ignored along the way becomes a note, not an error.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterable, Mapping
 
 from ..knowledge.concepts import ConceptMatcher
@@ -45,9 +46,12 @@ def build_patient_record(
         unavailable["Patient"] = f"no usable Patient resource for Patient/{patient_id} was sent"
 
     conditions = tuple(reader.each(resources.get("Condition", ()), reader.condition))
-    medications = tuple(
-        reader.each(resources.get("MedicationStatement", ()), reader.medication_statement)
-    ) + tuple(reader.each(resources.get("MedicationRequest", ()), reader.medication_request))
+    medications = (
+        *reader.each(resources.get("MedicationStatement", ()), reader.medication_statement),
+        *reader.each(resources.get("MedicationRequest", ()), reader.medication_request),
+        *reader.each(resources.get("MedicationDispense", ()), reader.medication_dispense),
+        *reader.each(resources.get("MedicationAdministration", ()), reader.medication_administration),
+    )
     observations = tuple(reader.each(resources.get("Observation", ()), reader.observation))
     orders = tuple(reader.draft_orders(draft_orders, selections))
     return PatientRecord(
@@ -107,20 +111,24 @@ class _Reader:
             self.notes.append(f"{fj.resource_label(raw)}: {element} {value} is only {precision}-precise; taken as {day.isoformat()}")
         return day
 
-    def _matches(self, concept: Concept, kind: str) -> list[ConceptMatch]:
-        return self.matcher.match(concept, kind)
+    def _matches(self, concept: Concept, kinds: Iterable[str], context: Iterable[str] = ()) -> list[ConceptMatch]:
+        return self.matcher.match(concept, kinds, context)
 
     def _relevant(
-        self, raw: dict[str, Any], concept_of: Callable[[dict[str, Any]], Concept], kind: str
+        self,
+        raw: dict[str, Any],
+        concept_of: Callable[[dict[str, Any]], Concept],
+        kinds: Iterable[str],
+        context_of: Callable[[dict[str, Any]], tuple[str, ...]] = lambda r: (),
     ) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
         """Match the raw resource first (cheap); check only those the rules can use, then match what survived."""
-        if not self._matches(concept_of(raw), kind):
+        if not self._matches(concept_of(raw), kinds, context_of(raw)):
             return None
         checked = self._checked(raw)
         if checked is None:
             return None
         concept = concept_of(checked)
-        matches = self._matches(concept, kind)
+        matches = self._matches(concept, kinds, context_of(checked))
         return (checked, concept, matches) if matches else None
 
     # -- Patient -------------------------------------------------------------------------
@@ -144,7 +152,7 @@ class _Reader:
     # -- Condition -----------------------------------------------------------------------
 
     def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
-        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), "condition")
+        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), ("condition",))
         if found is None:
             return None
         checked, code, matches = found
@@ -188,12 +196,16 @@ class _Reader:
             concept = Concept(codings=concept.codings, text=concept.text or display)
         return concept
 
+    def _medication(self, raw: dict[str, Any]):
+        return self._relevant(raw, self._medication_concept, ("drug",), _medication_context)
+
     def medication_statement(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._relevant(raw, self._medication_concept, "drug")
+        found = self._medication(raw)
         if found is None:
             return None
         checked, medication, matches = found
         period = checked.get("effectivePeriod") or {}
+        dosages = checked.get("dosage") or []
         return MedicationUse(
             source=fj.resource_label(checked),
             kind="statement",
@@ -205,15 +217,17 @@ class _Reader:
             recorded=self._date(checked, checked.get("dateAsserted"), "dateAsserted"),
             status_reasons=fj.concepts(checked.get("statusReason")),
             reasons=fj.concepts(checked.get("reasonCode")),
+            **_dosage_details(dosages),
         )
 
     def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._relevant(raw, self._medication_concept, "drug")
+        found = self._medication(raw)
         if found is None:
             return None
         checked, medication, matches = found
-        bounds = _first_bounds_period(checked)
-        validity = (checked.get("dispenseRequest") or {}).get("validityPeriod") or {}
+        bounds = _first_bounds_period(checked.get("dosageInstruction"))
+        dispense = checked.get("dispenseRequest") or {}
+        validity = dispense.get("validityPeriod") or {}
         authored = checked.get("authoredOn")
         return MedicationUse(
             source=fj.resource_label(checked),
@@ -227,37 +241,92 @@ class _Reader:
             status_reasons=fj.concepts(checked.get("statusReason")),
             reasons=fj.concepts(checked.get("reasonCode")),
             intent=checked.get("intent") if isinstance(checked.get("intent"), str) else None,
+            **_dosage_details(checked.get("dosageInstruction") or []),
+        )
+
+    def medication_dispense(self, raw: dict[str, Any]) -> MedicationUse | None:
+        found = self._medication(raw)
+        if found is None:
+            return None
+        checked, medication, matches = found
+        handed = self._date(checked, checked.get("whenHandedOver") or checked.get("whenPrepared"), "whenHandedOver")
+        supply = fj.number((checked.get("daysSupply") or {}).get("value"))
+        return MedicationUse(
+            source=fj.resource_label(checked),
+            kind="dispense",
+            medication=medication,
+            matches=tuple(matches),
+            status=checked.get("status"),
+            start=handed,
+            end=None,
+            recorded=handed,
+            status_reasons=fj.concepts(checked.get("statusReasonCodeableConcept")),
+            days_supply=supply,
+            **{k: v for k, v in _dosage_details(checked.get("dosageInstruction") or []).items() if k != "days_supply"},
+        )
+
+    def medication_administration(self, raw: dict[str, Any]) -> MedicationUse | None:
+        found = self._medication(raw)
+        if found is None:
+            return None
+        checked, medication, matches = found
+        period = checked.get("effectivePeriod") or {}
+        given = self._date(checked, checked.get("effectiveDateTime") or period.get("start"), "effective")
+        dosage = checked.get("dosage") or {}
+        return MedicationUse(
+            source=fj.resource_label(checked),
+            kind="administration",
+            medication=medication,
+            matches=tuple(matches),
+            status=checked.get("status"),
+            start=given,
+            end=given,
+            recorded=given,
+            status_reasons=fj.concepts(checked.get("statusReason")),
+            reasons=fj.concepts(checked.get("reasonCode")),
+            route=_text_of(dosage.get("route")),
+            dose_text=dosage.get("text") if isinstance(dosage.get("text"), str) else None,
+            dose_mg=_mg(dosage.get("dose")),
         )
 
     # -- Observation ---------------------------------------------------------------------
 
     def observation(self, raw: dict[str, Any]) -> ObservationEntry | None:
-        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), "score")
+        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), ("score", "lab", "vital"))
         if found is None:
             return None
         checked, code, matches = found
-        value, unit = _observation_value(checked)
-        kept = []
+        raw_value, raw_unit = _observation_value(checked)
+        label = fj.resource_label(checked)
+        kept: list[ConceptMatch] = []
+        value, unit = raw_value, raw_unit
         for match in matches:
             definition = self.matcher.definitions[match.concept]
-            low, high = definition.value_range or (float("-inf"), float("inf"))
-            if value is None or not low <= value <= high or not definition.accepts_unit(unit):
-                shown = "no numeric value" if value is None else f"value {value:g} {unit or ''}".rstrip()
-                self.notes.append(f"{fj.resource_label(checked)}: looks like {definition.label} but has {shown}; ignored")
-                continue
+            if definition.kind == "score":
+                low, high = definition.value_range or (float("-inf"), float("inf"))
+                if raw_value is None or not low <= raw_value <= high or not definition.accepts_unit(raw_unit):
+                    shown = "no numeric value" if raw_value is None else f"value {raw_value:g} {raw_unit or ''}".rstrip()
+                    self.notes.append(f"{label}: looks like {definition.label} but has {shown}; ignored")
+                    continue
+            elif definition.canonical_unit is not None:
+                converted = definition.convert(raw_value, raw_unit)
+                if converted is None and raw_value is not None:
+                    self.notes.append(f"{label}: {definition.label} in unit {raw_unit!r} cannot be compared with thresholds")
+                value, unit = converted, (definition.canonical_unit if converted is not None else raw_unit)
             kept.append(match)
         if not kept:
             return None
         period = checked.get("effectivePeriod") or {}
         effective = checked.get("effectiveDateTime") or period.get("start") or checked.get("effectiveInstant") or checked.get("issued")
         return ObservationEntry(
-            source=fj.resource_label(checked),
+            source=label,
             code=code,
             matches=tuple(kept),
             status=checked.get("status"),
             effective=self._date(checked, effective, "effective"),
             value=value,
             unit=unit,
+            result=_qualitative_result(checked),
         )
 
     # -- draft orders (order-select / order-sign context) ----------------------------------
@@ -274,24 +343,77 @@ class _Reader:
             is_selected = selected is None or label in selected
             medication = None
             matches: tuple[ConceptMatch, ...] = ()
+            details: dict[str, Any] = {}
             if resource["resourceType"] in {"MedicationRequest", "MedicationStatement"}:
                 medication = self._medication_concept(resource)
-                matches = tuple(self._matches(medication, "drug"))
+                matches = tuple(self._matches(medication, ("drug",), _medication_context(resource)))
+                dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage") or [])
+                details = {"dose_mg": dosage["dose_mg"], "dose_text": dosage["dose_text"]}
             yield DraftOrder(
                 source=label,
                 resource_type=resource["resourceType"],
                 medication=medication,
                 matches=matches,
                 selected=is_selected,
+                **details,
             )
 
 
-def _first_bounds_period(resource: dict[str, Any]) -> dict[str, Any]:
-    for dosage in resource.get("dosageInstruction") or ():
+def _first_bounds_period(dosages: Any) -> dict[str, Any]:
+    for dosage in dosages if isinstance(dosages, list) else ():
         bounds = (((dosage or {}).get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
         if isinstance(bounds, dict):
             return bounds
     return {}
+
+
+def _text_of(value: Any) -> str | None:
+    names = fj.concept(value).names()
+    return names[0] if names else None
+
+
+def _mg(quantity: Any) -> float | None:
+    if not isinstance(quantity, dict):
+        return None
+    value = fj.number(quantity.get("value"))
+    unit = quantity.get("code") or quantity.get("unit")
+    if value is None:
+        return None
+    return {"mg": value, "g": value * 1000, "ug": value / 1000, "mcg": value / 1000}.get(unit) if unit else None
+
+
+def _dosage_details(dosages: Any) -> dict[str, Any]:
+    """Route, dose text and dose in mg of the first dosage that has them (lenient: any element may be absent)."""
+    details: dict[str, Any] = {"route": None, "dose_text": None, "dose_mg": None}
+    for dosage in dosages if isinstance(dosages, list) else ():
+        if not isinstance(dosage, dict):
+            continue
+        details["route"] = details["route"] or _text_of(dosage.get("route"))
+        if details["dose_text"] is None and isinstance(dosage.get("text"), str):
+            details["dose_text"] = dosage["text"]
+        for dose_and_rate in dosage.get("doseAndRate") or ():
+            if details["dose_mg"] is None and isinstance(dose_and_rate, dict):
+                details["dose_mg"] = _mg(dose_and_rate.get("doseQuantity"))
+    if details["dose_mg"] is None and details["dose_text"]:
+        found = _DOSE_IN_TEXT.search(details["dose_text"])
+        details["dose_mg"] = float(found.group(1)) if found else None
+    return details
+
+
+_DOSE_IN_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
+
+
+def _medication_context(resource: dict[str, Any]) -> tuple[str, ...]:
+    """Text beside the medication that can qualify its name: route and dosage text."""
+    texts: list[str] = []
+    for element in ("dosage", "dosageInstruction"):
+        dosages = resource.get(element)
+        for dosage in dosages if isinstance(dosages, list) else ([dosages] if isinstance(dosages, dict) else []):
+            if isinstance(dosage, dict):
+                texts.extend(fj.concept(dosage.get("route")).names())
+                if isinstance(dosage.get("text"), str):
+                    texts.append(dosage["text"])
+    return tuple(texts)
 
 
 def _observation_value(resource: dict[str, Any]) -> tuple[float | None, str | None]:
@@ -302,3 +424,32 @@ def _observation_value(resource: dict[str, Any]) -> tuple[float | None, str | No
     if "valueInteger" in resource:
         return fj.number(resource.get("valueInteger")), None
     return None, None
+
+
+_POSITIVE_CODES = {"POS", "DET", "A", "AA", "RR"}
+_NEGATIVE_CODES = {"NEG", "ND", "N", "NR"}
+_NEGATIVE_TEXT = re.compile(r"\b(negative|not detected|non-?reactive|undetected)\b", re.IGNORECASE)
+_POSITIVE_TEXT = re.compile(r"\b(positive|detected|reactive)\b", re.IGNORECASE)
+_INDETERMINATE_TEXT = re.compile(r"\b(indeterminate|equivocal|borderline|inconclusive)\b", re.IGNORECASE)
+
+
+def _qualitative_result(resource: dict[str, Any]) -> str | None:
+    """positive | negative | indeterminate, from the interpretation codes or the value text."""
+    codes = {c.code for i in fj.concepts(resource.get("interpretation")) for c in i.codings if c.code}
+    if codes & _POSITIVE_CODES:
+        return "positive"
+    if codes & _NEGATIVE_CODES:
+        return "negative"
+    if "IND" in codes:
+        return "indeterminate"
+    texts = list(fj.concept(resource.get("valueCodeableConcept")).names())
+    if isinstance(resource.get("valueString"), str):
+        texts.append(resource["valueString"])
+    for text in texts:
+        if _INDETERMINATE_TEXT.search(text):
+            return "indeterminate"
+        if _NEGATIVE_TEXT.search(text):
+            return "negative"
+        if _POSITIVE_TEXT.search(text):
+            return "positive"
+    return None

@@ -1,0 +1,107 @@
+"""The patient factors the safety screen reads: age, weight, conditions and recent labs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Mapping
+
+from ..knowledge import Knowledge
+from ..record.model import ConditionEntry, ObservationEntry, PatientRecord
+
+_ACTIVE = {"active", "recurrence", "relapse"}
+_NOT_TRUE = {"refuted", "entered-in-error"}
+_RESULT_STATUSES = {"final", "amended", "corrected"}
+
+
+@dataclass(frozen=True)
+class LabResult:
+    concept: str
+    value: float | None  # in the concept's canonical unit
+    unit: str | None
+    result: str | None  # qualitative: positive | negative | indeterminate
+    day: date
+    source: str
+
+
+def is_true(condition: ConditionEntry) -> bool:
+    return condition.verification_status not in _NOT_TRUE
+
+
+def is_active(condition: ConditionEntry) -> bool:
+    """Active, recurring or relapsed; a condition without a status counts as active unless it has abated."""
+    if not is_true(condition):
+        return False
+    if condition.clinical_status is None:
+        return condition.abatement is None
+    return condition.clinical_status in _ACTIVE
+
+
+def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str) -> tuple[ConditionEntry, ...]:
+    """Conditions (not refuted) matching any concept of a knowledge-base group: "eye", "confounder", ..."""
+    ids = {d.id for d in knowledge.concepts.definitions.values() if d.group == group}
+    return tuple(c for c in record.conditions if is_true(c) and any(c.is_a(i) for i in ids))
+
+
+def final_results(record: PatientRecord) -> tuple[ObservationEntry, ...]:
+    return tuple(o for o in record.observations if o.status in _RESULT_STATUSES and o.effective is not None)
+
+
+def latest_results(record: PatientRecord, today: date, lookback_days: int) -> dict[str, LabResult]:
+    """The latest final result per lab or vital concept within the lookback window."""
+    since = today - timedelta(days=lookback_days)
+    latest: dict[str, LabResult] = {}
+    for observation in final_results(record):
+        if not since <= observation.effective <= today:  # type: ignore[operator]
+            continue
+        for match in observation.matches:
+            current = latest.get(match.concept)
+            if current is None or (observation.effective, observation.source) > (current.day, current.source):
+                latest[match.concept] = LabResult(
+                    match.concept, observation.value, observation.unit, observation.result, observation.effective, observation.source  # type: ignore[arg-type]
+                )
+    return latest
+
+
+@dataclass(frozen=True)
+class PatientFactors:
+    today: date
+    age_years: int | None
+    gender: str | None
+    weight_kg: float | None
+    weight_source: str | None
+    conditions: tuple[ConditionEntry, ...]
+    labs: Mapping[str, LabResult]
+    source: str | None
+
+    def conditions_of(self, concepts: tuple[str, ...] | list[str], state: str = "active") -> tuple[ConditionEntry, ...]:
+        return tuple(
+            c for c in self.conditions
+            if any(c.is_a(concept) for concept in concepts) and (is_active(c) if state == "active" else is_true(c))
+        )
+
+    @property
+    def childbearing_potential(self) -> bool:
+        """Female aged 12-50 (a design choice of this service: the sources give no ages)."""
+        return self.gender == "female" and self.age_years is not None and 12 <= self.age_years <= 50
+
+
+def age_on(birth_date: date, today: date) -> int:
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+
+
+def patient_factors(record: PatientRecord, today: date, knowledge: Knowledge) -> PatientFactors:
+    demographics = record.demographics
+    age = age_on(demographics.birth_date, today) if demographics and demographics.birth_date else None
+    labs = latest_results(record, today, knowledge.lab_lookback_days)
+    weight = labs.get("body_weight")
+    return PatientFactors(
+        today=today,
+        age_years=age,
+        gender=demographics.gender if demographics else None,
+        weight_kg=weight.value if weight else None,
+        weight_source=weight.source if weight else None,
+        conditions=record.conditions,
+        labs=labs,
+        source=demographics.source if demographics else None,
+    )

@@ -1,0 +1,28 @@
+"""Baseline tests missing before a next-line agent (knowledge/monitoring.toml)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..assess.patient import PatientFactors, final_results
+from ..knowledge import BaselineTest, Knowledge
+from ..record.model import PatientRecord
+
+
+def missing_baseline_tests(agent: str, record: PatientRecord, patient: PatientFactors, knowledge: Knowledge) -> tuple[BaselineTest, ...]:
+    monitoring = knowledge.monitoring.get(agent)
+    if monitoring is None:
+        return ()
+    results = final_results(record)
+    missing = []
+    for test in monitoring.tests:
+        if test.only_if == "childbearing-potential" and not patient.childbearing_potential:
+            continue
+        since = patient.today - timedelta(days=test.lookback_days)
+        done = any(
+            since <= o.effective <= patient.today and any(o.is_a(concept) for concept in test.satisfied_by)  # type: ignore[operator]
+            for o in results
+        )
+        if not done:
+            missing.append(test)
+    return tuple(missing)
