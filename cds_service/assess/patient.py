@@ -47,12 +47,11 @@ def final_results(record: PatientRecord) -> tuple[ObservationEntry, ...]:
     return tuple(o for o in record.observations if o.status in _RESULT_STATUSES and o.effective is not None)
 
 
-def latest_results(record: PatientRecord, today: date, lookback_days: int) -> dict[str, LabResult]:
-    """The latest final result per lab or vital concept within the lookback window."""
-    since = today - timedelta(days=lookback_days)
+def latest_results(record: PatientRecord, today: date) -> dict[str, LabResult]:
+    """The latest final result per lab or vital concept up to today (rules judge whether it is recent enough)."""
     latest: dict[str, LabResult] = {}
     for observation in final_results(record):
-        if not since <= observation.effective <= today:  # type: ignore[operator]
+        if observation.effective > today:  # type: ignore[operator]
             continue
         for match in observation.matches:
             current = latest.get(match.concept)
@@ -93,8 +92,10 @@ def age_on(birth_date: date, today: date) -> int:
 def patient_factors(record: PatientRecord, today: date, knowledge: Knowledge) -> PatientFactors:
     demographics = record.demographics
     age = age_on(demographics.birth_date, today) if demographics and demographics.birth_date else None
-    labs = latest_results(record, today, knowledge.lab_lookback_days)
+    labs = latest_results(record, today)
     weight = labs.get("body_weight")
+    if weight and (today - weight.day) > timedelta(days=knowledge.lab_lookback_days):
+        weight = None
     return PatientFactors(
         today=today,
         age_years=age,

@@ -306,6 +306,7 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
     safety_file = _read("safety.toml")
     agent_sets = {name: set(members) for name, members in safety_file["agent_sets"].items()}
     rules = []
+    default_window = int(safety_file["lab_lookback_days"])
     for entry in safety_file["rule"]:
         agents = set()
         for name in entry["agents"]:
@@ -323,7 +324,7 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
             SafetyRule(
                 id=entry["id"],
                 agents=frozenset(agents),
-                when=dict(entry["when"]),
+                when={**entry["when"], "within_days": entry["when"].get("within_days", default_window)} if "lab" in entry["when"] else dict(entry["when"]),
                 effect=entry["effect"],
                 rank_penalty=float(entry.get("rank_penalty", 0)),
                 reason=entry["reason"],

@@ -69,7 +69,7 @@ def _holds(rule: SafetyRule, patient: PatientFactors, context: ScreenContext) ->
         facts["source"] = ", ".join(f"{c.code.label()}, {c.source}" for c in found[:2])
     if "lab" in when:
         lab = patient.labs.get(when["lab"])
-        if lab is None:
+        if lab is None or (patient.today - lab.day).days > when["within_days"]:
             return None
         facts["date"] = lab.day.isoformat()
         facts["source"] = lab.source

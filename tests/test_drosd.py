@@ -1,0 +1,70 @@
+"""Dupilumab-related ocular surface disease: what counts, and the grade."""
+
+from __future__ import annotations
+
+from cds_service.assess.findings import FindingKind, assess_patient
+from clinical import AD, KNOWLEDGE, TODAY, condition, dupilumab, easi, medication, record
+
+RESPONDING = (AD, dupilumab(), easi("2025-01-06", 30), easi("2025-05-05", 8))
+
+
+def ocular(*resources):
+    assessment = assess_patient(record(*resources), TODAY, KNOWLEDGE)
+    found = assessment.finding(FindingKind.OCULAR_SURFACE_DISEASE)
+    return found.ocular if found else None
+
+
+def test_conjunctivitis_after_the_start_is_mild_drosd():
+    result = ocular(*RESPONDING, condition("conj", "Allergic conjunctivitis", onset="2025-02-20", icd="H10.13"))
+    assert result.grade == "mild" and not result.needs_switch
+
+
+def test_eye_disease_that_predates_dupilumab_is_not_drosd():
+    assert ocular(*RESPONDING, condition("conj", "Chronic allergic conjunctivitis", onset="2019-04-01", icd="H10.45")) is None
+
+
+def test_keratitis_is_at_least_moderate():
+    assert ocular(*RESPONDING, condition("ker", "Punctate keratitis", onset="2025-03-10", icd="H16.149")).grade == "moderate"
+
+
+def test_steroid_drops_for_more_than_8_weeks_make_it_severe_and_persistent():
+    result = ocular(
+        *RESPONDING,
+        condition("conj", "Conjunctivitis", onset="2025-02-20", icd="H10.9"),
+        medication("lote", "loteprednol etabonate 0.5% ophthalmic suspension", "2025-03-01", "2025-05-20", status="completed"),
+    )
+    assert result.grade == "severe-persistent" and result.needs_switch
+    assert round(result.steroid_weeks) == 11
+
+
+def test_a_short_steroid_course_is_moderate():
+    result = ocular(
+        *RESPONDING,
+        condition("conj", "Conjunctivitis", onset="2025-02-20", icd="H10.9"),
+        medication("pred", "prednisolone acetate 1% eye drops", "2025-03-01", "2025-03-15", status="completed"),
+    )
+    assert result.grade == "moderate"
+
+
+def test_oral_prednisolone_is_not_an_eye_steroid():
+    result = ocular(
+        *RESPONDING,
+        condition("conj", "Conjunctivitis", onset="2025-02-20", icd="H10.9"),
+        medication("pred", "prednisolone 20 mg tablet", "2025-03-01", "2025-06-15", status="completed"),
+    )
+    assert result.grade == "mild"
+
+
+def test_severe_and_lasting_more_than_8_weeks_is_severe_and_persistent():
+    result = ocular(*RESPONDING, condition("conj", "Conjunctivitis", onset="2025-03-01", icd="H10.9", severity="Severe"))
+    assert result.grade == "severe-persistent"
+
+
+def test_red_flags_are_reported():
+    result = ocular(*RESPONDING, condition("ulc", "Corneal ulcer", onset="2025-08-20", icd="H16.009"))
+    assert result.red_flags and result.grade == "moderate"
+
+
+def test_stopping_for_conjunctivitis_without_a_recorded_condition_is_still_drosd():
+    result = ocular(AD, dupilumab(status="stopped", end="2025-03-01", reason="conjunctivitis"), easi("2025-01-06", 30))
+    assert result is not None and result.stopped_for_eyes and result.grade == "mild"

@@ -1,0 +1,121 @@
+"""Ranking after the safety screen: contraindicated agents are not offered, cautions lower the rank."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.assess.findings import assess_patient
+from cds_service.recommend.ranking import rank_next_line_options
+from clinical import KNOWLEDGE, NON_RESPONSE, TODAY, condition, lab, record
+
+
+def plan(*extra, birth="1980-01-01", gender="female", region="US"):
+    assessment = assess_patient(record(*NON_RESPONSE, *extra, birth=birth, gender=gender), TODAY, KNOWLEDGE)
+    return rank_next_line_options(assessment, KNOWLEDGE, region)
+
+
+def offered(result):
+    return [o.option.id for o in result.offered]
+
+
+def excluded(result):
+    return {e.option.id: e.reason for e in result.excluded}
+
+
+def test_an_adult_without_cautions_gets_the_seed_order():
+    result = plan()
+    assert offered(result)[:5] == ["upadacitinib", "abrocitinib", "tralokinumab", "lebrikizumab", "nemolizumab"]
+    assert [o.option.id for o in result.suggested()] == ["upadacitinib", "abrocitinib", "tralokinumab", "nemolizumab"]
+    assert set(excluded(result)) == {"baricitinib"}
+
+
+def test_in_the_eu_baricitinib_is_offered_and_approvals_not_recorded_are_cautions():
+    result = plan(region="EU")
+    assert "baricitinib" in offered(result)
+    upadacitinib = next(o for o in result.offered if o.option.id == "upadacitinib")
+    assert "approval in EU not recorded in the knowledge base" in upadacitinib.cautions
+    assert not upadacitinib.orderable
+
+
+@pytest.mark.parametrize(
+    "observation",
+    [
+        lab("anc", "Neutrophils [#/volume] in Blood", "2025-07-01", 0.8, "10*3/uL"),
+        lab("anc", "Absolute neutrophil count", "2025-07-01", 800, "/uL"),
+        lab("hb", "Hemoglobin", "2025-07-01", 75, "g/L"),
+        lab("alc", "Absolute lymphocyte count", "2025-07-01", 0.4, "10^9/L"),
+    ],
+)
+def test_low_blood_counts_exclude_jak_inhibitors_in_any_unit(observation):
+    reasons = excluded(plan(observation))
+    assert {"upadacitinib", "abrocitinib"} <= set(reasons)
+    assert "2025-07-01" in reasons["upadacitinib"]
+
+
+def test_a_count_in_an_unknown_unit_is_not_compared():
+    result = plan(lab("anc", "Absolute neutrophil count", "2025-07-01", 0.8, "furlongs"))
+    assert "upadacitinib" in offered(result)
+
+
+def test_a_lab_older_than_the_lookback_is_not_used():
+    result = plan(lab("anc", "Absolute neutrophil count", "2023-07-01", 0.8, "10*3/uL"))
+    assert "upadacitinib" in offered(result)
+
+
+def test_low_platelets_exclude_abrocitinib_only():
+    result = plan(lab("plt", "Platelet count", "2025-08-01", 120, "10*3/uL"))
+    assert "abrocitinib" in excluded(result) and "upadacitinib" in offered(result)
+
+
+@pytest.mark.parametrize(
+    "finding, agents",
+    [
+        (condition("tb", "Pulmonary tuberculosis", icd="A15.0"), {"upadacitinib", "abrocitinib"}),
+        (condition("hbv", "Chronic hepatitis B", icd="B18.1"), {"upadacitinib", "abrocitinib"}),
+        (lab("hbs", "HBsAg", "2025-08-01", result="Positive"), {"upadacitinib", "abrocitinib"}),
+        (condition("preg", "Pregnant state, incidental", onset="2025-06-01", icd="Z33.1"), {"upadacitinib", "abrocitinib", "methotrexate", "mycophenolate"}),
+        (lab("tpmt", "TPMT activity", "2024-01-01", 4.1, "U/mL"), {"azathioprine"}),
+        (lab("egfr", "eGFR", "2025-08-01", 22, "mL/min/{1.73_m2}"), {"abrocitinib"}),
+    ],
+)
+def test_contraindications_remove_the_agent(finding, agents):
+    assert agents <= set(excluded(plan(finding)))
+
+
+def test_a_resolved_tb_or_a_negative_hbsag_is_no_contraindication():
+    result = plan(condition("tb", "Pulmonary tuberculosis", status="resolved"), lab("hbs", "HBsAg", "2025-08-01", result="Negative"))
+    assert "upadacitinib" in offered(result)
+
+
+@pytest.mark.parametrize(
+    "extra, birth",
+    [
+        ((condition("pe", "Pulmonary embolism", onset="2019-01-01", status="resolved", icd="I26.99"),), "1980-01-01"),
+        ((condition("bc", "Personal history of breast cancer", icd="Z85.3"),), "1980-01-01"),
+        ((condition("htn", "Essential hypertension", icd="I10"),), "1960-01-01"),
+    ],
+)
+def test_boxed_warning_populations_push_jak_inhibitors_below_the_biologics(extra, birth):
+    result = plan(*extra, birth=birth)
+    ids = offered(result)
+    assert ids.index("tralokinumab") < ids.index("upadacitinib")
+    upadacitinib = next(o for o in result.offered if o.option.id == "upadacitinib")
+    assert any("boxed warning" in c or "JAK boxed warning" in c for c in upadacitinib.cautions)
+    assert result.suggested()[0].option.id == "tralokinumab"
+
+
+def test_hypertension_under_50_is_no_boxed_warning_population():
+    result = plan(condition("htn", "Essential hypertension", icd="I10"), birth="1990-01-01")
+    assert offered(result)[0] == "upadacitinib"
+
+
+def test_family_history_of_cancer_is_not_a_history_of_malignancy():
+    result = plan(condition("fh", "Family history of breast cancer"))
+    assert offered(result)[0] == "upadacitinib"
+
+
+def test_a_recorded_weight_makes_lebrikizumab_orderable_and_a_light_one_excludes_it():
+    heavy = plan(lab("wt", "Body weight", "2025-08-01", 70, "kg"))
+    assert "lebrikizumab" in [o.option.id for o in heavy.suggested()]
+    light = plan(lab("wt", "Body weight", "2025-08-01", 80, "[lb_av]"), birth="2012-01-01")
+    assert "lebrikizumab" in excluded(light)
