@@ -130,6 +130,8 @@ def _order_cards(
             if flags:
                 plan = rank_next_line_options(with_patient, knowledge, engine.settings.region)
                 cards.append(render_safety(drafted, flags, plan, context, knowledge))
+            if any(f.contraindicated for f in flags):
+                continue  # baseline tests are for starting the agent; it should not be started
             missing = missing_baseline_tests(drafted.agent, record, patient, knowledge)
             if missing:
                 cards.append(render_monitoring(drafted, missing, context, knowledge))

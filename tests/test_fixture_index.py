@@ -5,16 +5,13 @@ from __future__ import annotations
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-from support import REQUESTS, ROOT, load_scenario, scenario_names
+from fixture_index import README, current_readme
+from support import load_scenario, scenario_names
 
-INDEX = (ROOT / "fhir_fixtures" / "README.md").read_text()
 
-
-def test_the_index_lists_every_scenario_and_request():
-    for name in scenario_names():
-        assert f"| `{name}` |" in INDEX
-    for path in REQUESTS.glob("*.json"):
-        assert f"`requests/{path.name}`" in INDEX
+def test_the_index_is_current_with_every_scenario_and_request():
+    """Regenerate with: .venv/bin/python tests/fixture_index.py"""
+    assert README.read_text() == current_readme()
 
 
 @pytest.mark.parametrize("name", scenario_names())
@@ -28,3 +25,18 @@ def test_each_scenario_is_a_valid_r4_bundle_for_one_patient(name):
         subject = resource.get("subject", {}).get("reference")
         assert subject in (None, f"Patient/{scenario.patient_id}")
     assert {"description", "evaluate_at", "cards"} <= set(scenario.expected)
+
+
+def test_there_are_at_least_25_scenarios_covering_every_topic():
+    names = scenario_names()
+    assert len(names) >= 25
+    topics = {
+        card["topic"]
+        for name in names
+        for cards in [load_scenario(name).expected["cards"], *(o["cards"] for o in load_scenario(name).expected.get("orders", []))]
+        for card in cards
+    }
+    assert topics >= {
+        "dupilumab-inadequate-response", "dupilumab-loss-of-response", "dupilumab-ocular-surface-disease",
+        "dupilumab-trial-too-short", "dupilumab-intolerance", "therapy-safety", "baseline-monitoring",
+    }

@@ -116,16 +116,17 @@ def render_finding(
 ) -> Card:
     """One card per finding. `plan` is given for the card that carries the switch suggestions."""
     kind = finding.kind
-    summary, indicator = _finding_headline(finding, plan, switch_drafted)
+    others = [f for f in assessment.findings if f is not finding]
+    switching_anyway = any(f.leads_to_switch for f in others)
+    summary, indicator = _finding_headline(finding, plan, switch_drafted, switching_anyway)
     lines = [_finding_opening(finding, knowledge), ""]
     if finding.evidence or finding.response.instruments:
         lines += _score_table(finding.response, finding)
         lines.append("")
     lines += _course_lines(finding, context)
     if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
-        lines += _ocular_lines(finding, knowledge)
+        lines += _ocular_lines(finding, knowledge, switching_anyway)
     lines += _confounder_lines(finding)
-    others = [f for f in assessment.findings if f is not finding]
     if others:
         lines.append("- Also found: " + "; ".join(TOPICS[f.kind.value].lower() for f in others) + " (separate cards).")
     if dupilumab_orders:
@@ -142,7 +143,7 @@ def _next(plan: NextLinePlan | None) -> str:
     return f"; next line: {plan.offered[0].option.label}" if plan and plan.offered else ""
 
 
-def _finding_headline(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool) -> tuple[str, str]:
+def _finding_headline(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, switching_anyway: bool) -> tuple[str, str]:
     w = weeks(finding.completed_weeks)
     kind = finding.kind
     if kind is FindingKind.INADEQUATE_RESPONSE:
@@ -161,6 +162,8 @@ def _finding_headline(finding: Finding, plan: NextLinePlan | None, switch_drafte
         return "Urgent: dupilumab-related eye disease with red flags: ophthalmology within 24 hours", "warning"
     if ocular.needs_switch:
         return f"Dupilumab-related eye disease, severe and persistent: switch{_next(plan)}", "warning"
+    if switching_anyway:
+        return f"Dupilumab-related eye disease ({ocular.grade}): treat the eye; it weighs on the next agent", "warning"
     if switch_drafted:
         return f"Dupilumab-related eye disease ({ocular.grade}) is manageable without switching", "warning"
     return f"Dupilumab-related eye disease ({ocular.grade}): keep dupilumab and treat the eye", "warning"
@@ -246,7 +249,7 @@ def _evidence_scores(finding: Finding) -> list[SeverityScore]:
     return sorted((s for r in results for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source))
 
 
-def _ocular_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
+def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool) -> list[str]:
     ocular = finding.ocular
     assert ocular is not None
     drosd = knowledge.drosd
@@ -266,8 +269,13 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
     if ocular.grade_reasons:
         lines.append("- Graded " + ocular.grade + " because: " + "; ".join(ocular.grade_reasons) + ".")
     keep, management = drosd.management[ocular.grade]
-    lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
-    if keep and ocular.stopped_for_eyes:
+    if switching_anyway and keep:
+        treat = management.text.split(": ", 1)[-1]
+        lines += ["", f"**Management**: dupilumab is being replaced for another reason (see that card); treat the eye meanwhile: {treat} "
+                      f"[{management.claim.status}] The ranking weighs the eye: IL-13 blockers carry conjunctivitis and keratitis warnings."]
+    else:
+        lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
+    if keep and ocular.stopped_for_eyes and not switching_anyway:
         lines.append(f"Dupilumab was stopped for the eyes. {drosd.pitfall.text} [{drosd.pitfall.claim.status}]")
     return lines
 
@@ -453,7 +461,8 @@ def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], co
         "",
         *(f"- {t.label}: none in the last {t.lookback_days} days" if t.lookback_days < 36500 else f"- {t.label}: none on record" for t in missing),
         "",
-        f"Required before starting: {', '.join(t.label for t in monitoring.tests)}"
+        "Required before starting: "
+        + ", ".join(t.label + (" (if of childbearing potential)" if t.only_if else "") for t in monitoring.tests)
         + (f" ({monitoring.note})" if monitoring.note else "") + f". Source: {_cite(knowledge, monitoring.claim)}.",
         "Windows are this service's choice (the sources give none).",
     ]

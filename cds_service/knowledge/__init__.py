@@ -164,6 +164,7 @@ class Knowledge:
     safety_rules: tuple[SafetyRule, ...]
     lab_lookback_days: int
     monitoring: Mapping[str, AgentMonitoring]
+    baseline_tests: Mapping[str, BaselineTest]
 
     def option(self, option_id: str) -> TherapyOption:
         return next(o for o in self.therapies if o.id == option_id)
@@ -367,6 +368,7 @@ def load_knowledge(local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ..
         safety_rules=tuple(rules),
         lab_lookback_days=int(safety_file["lab_lookback_days"]),
         monitoring=monitoring,
+        baseline_tests=tests,
     )
 
 

@@ -15,7 +15,9 @@ def missing_baseline_tests(agent: str, record: PatientRecord, patient: PatientFa
         return ()
     results = final_results(record)
     missing = []
-    for test in monitoring.tests:
+    # One order for every agent (the knowledge file's), so the cards list tests the same way.
+    order = list(knowledge.baseline_tests)
+    for test in sorted(monitoring.tests, key=lambda t: order.index(t.id)):
         if test.only_if == "childbearing-potential" and not patient.childbearing_potential:
             continue
         since = patient.today - timedelta(days=test.lookback_days)

@@ -40,12 +40,15 @@ def screen_agent(agent: str, patient: PatientFactors, context: ScreenContext, kn
         facts = _holds(rule, patient, context)
         if facts is None:
             continue
+        reason = rule.reason.format(**facts)
+        if facts["source"] and facts["source"] not in reason:
+            reason += f" ({facts['source']})"  # every flag names the resource that fired it
         flags.append(
             SafetyFlag(
                 rule=rule.id,
                 effect=rule.effect,
                 rank_penalty=rule.rank_penalty,
-                reason=rule.reason.format(**facts),
+                reason=reason,
                 claim=rule.claim,
                 dose_rule="ordered_dose_above_mg" in rule.when,
             )
