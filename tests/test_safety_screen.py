@@ -76,6 +76,8 @@ def test_low_platelets_exclude_abrocitinib_only():
         (condition("preg", "Pregnant state, incidental", onset="2025-06-01", icd="Z33.1"), {"upadacitinib", "abrocitinib", "methotrexate", "mycophenolate"}),
         (lab("tpmt", "TPMT activity", "2024-01-01", 4.1, "U/mL"), {"azathioprine"}),
         (lab("egfr", "eGFR", "2025-08-01", 22, "mL/min/{1.73_m2}"), {"abrocitinib"}),
+        (condition("hf", "Hepatic failure", icd="K72.10"), {"upadacitinib", "abrocitinib"}),
+        (lab("hb", "Hemoglobin", "2025-08-01", 4.4, "mmol/L"), {"upadacitinib", "abrocitinib"}),
     ],
 )
 def test_contraindications_remove_the_agent(finding, agents):
