@@ -196,98 +196,82 @@ class _Reader:
             concept = Concept(codings=concept.codings, text=concept.text or display)
         return concept
 
-    def _medication(self, raw: dict[str, Any]):
-        return self._relevant(raw, self._medication_concept, ("drug",), _medication_context)
+    def _medication_use(self, raw: dict[str, Any], kind: str, fields: Callable[[dict[str, Any]], dict[str, Any]]) -> MedicationUse | None:
+        found = self._relevant(raw, self._medication_concept, ("drug",), _medication_context)
+        if found is None:
+            return None
+        checked, medication, matches = found
+        return MedicationUse(
+            source=fj.resource_label(checked),
+            kind=kind,
+            medication=medication,
+            matches=tuple(matches),
+            status=checked.get("status"),
+            **fields(checked),
+        )
 
     def medication_statement(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication(raw)
-        if found is None:
-            return None
-        checked, medication, matches = found
-        period = checked.get("effectivePeriod") or {}
-        dosages = checked.get("dosage") or []
-        return MedicationUse(
-            source=fj.resource_label(checked),
-            kind="statement",
-            medication=medication,
-            matches=tuple(matches),
-            status=checked.get("status"),
-            start=self._date(checked, period.get("start") or checked.get("effectiveDateTime"), "effective start"),
-            end=self._date(checked, period.get("end"), "effective end"),
-            recorded=self._date(checked, checked.get("dateAsserted"), "dateAsserted"),
-            status_reasons=fj.concepts(checked.get("statusReason")),
-            reasons=fj.concepts(checked.get("reasonCode")),
-            **_dosage_details(dosages),
-        )
+        def fields(checked: dict[str, Any]) -> dict[str, Any]:
+            period = checked.get("effectivePeriod") or {}
+            return {
+                "start": self._date(checked, period.get("start") or checked.get("effectiveDateTime"), "effective start"),
+                "end": self._date(checked, period.get("end"), "effective end"),
+                "recorded": self._date(checked, checked.get("dateAsserted"), "dateAsserted"),
+                "status_reasons": fj.concepts(checked.get("statusReason")),
+                "reasons": fj.concepts(checked.get("reasonCode")),
+                **_dosage_details(checked.get("dosage")),
+            }
+
+        return self._medication_use(raw, "statement", fields)
 
     def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication(raw)
-        if found is None:
-            return None
-        checked, medication, matches = found
-        bounds = _first_bounds_period(checked.get("dosageInstruction"))
-        dispense = checked.get("dispenseRequest") or {}
-        validity = dispense.get("validityPeriod") or {}
-        authored = checked.get("authoredOn")
-        return MedicationUse(
-            source=fj.resource_label(checked),
-            kind="request",
-            medication=medication,
-            matches=tuple(matches),
-            status=checked.get("status"),
-            start=self._date(checked, bounds.get("start") or validity.get("start") or authored, "start"),
-            end=self._date(checked, bounds.get("end") or validity.get("end"), "end"),
-            recorded=self._date(checked, authored, "authoredOn"),
-            status_reasons=fj.concepts(checked.get("statusReason")),
-            reasons=fj.concepts(checked.get("reasonCode")),
-            intent=checked.get("intent") if isinstance(checked.get("intent"), str) else None,
-            **_dosage_details(checked.get("dosageInstruction") or []),
-        )
+        def fields(checked: dict[str, Any]) -> dict[str, Any]:
+            bounds = _first_bounds_period(checked.get("dosageInstruction"))
+            validity = (checked.get("dispenseRequest") or {}).get("validityPeriod") or {}
+            authored = checked.get("authoredOn")
+            return {
+                "start": self._date(checked, bounds.get("start") or validity.get("start") or authored, "start"),
+                "end": self._date(checked, bounds.get("end") or validity.get("end"), "end"),
+                "recorded": self._date(checked, authored, "authoredOn"),
+                "status_reasons": fj.concepts(checked.get("statusReason")),
+                "reasons": fj.concepts(checked.get("reasonCode")),
+                "intent": checked.get("intent") if isinstance(checked.get("intent"), str) else None,
+                **_dosage_details(checked.get("dosageInstruction")),
+            }
+
+        return self._medication_use(raw, "request", fields)
 
     def medication_dispense(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication(raw)
-        if found is None:
-            return None
-        checked, medication, matches = found
-        handed = self._date(checked, checked.get("whenHandedOver") or checked.get("whenPrepared"), "whenHandedOver")
-        supply = fj.number((checked.get("daysSupply") or {}).get("value"))
-        return MedicationUse(
-            source=fj.resource_label(checked),
-            kind="dispense",
-            medication=medication,
-            matches=tuple(matches),
-            status=checked.get("status"),
-            start=handed,
-            end=None,
-            recorded=handed,
-            status_reasons=fj.concepts(checked.get("statusReasonCodeableConcept")),
-            days_supply=supply,
-            **{k: v for k, v in _dosage_details(checked.get("dosageInstruction") or []).items() if k != "days_supply"},
-        )
+        def fields(checked: dict[str, Any]) -> dict[str, Any]:
+            handed = self._date(checked, checked.get("whenHandedOver") or checked.get("whenPrepared"), "whenHandedOver")
+            return {
+                "start": handed,
+                "end": None,
+                "recorded": handed,
+                "status_reasons": fj.concepts(checked.get("statusReasonCodeableConcept")),
+                "days_supply": fj.number((checked.get("daysSupply") or {}).get("value")),
+                **_dosage_details(checked.get("dosageInstruction")),
+            }
+
+        return self._medication_use(raw, "dispense", fields)
 
     def medication_administration(self, raw: dict[str, Any]) -> MedicationUse | None:
-        found = self._medication(raw)
-        if found is None:
-            return None
-        checked, medication, matches = found
-        period = checked.get("effectivePeriod") or {}
-        given = self._date(checked, checked.get("effectiveDateTime") or period.get("start"), "effective")
-        dosage = checked.get("dosage") or {}
-        return MedicationUse(
-            source=fj.resource_label(checked),
-            kind="administration",
-            medication=medication,
-            matches=tuple(matches),
-            status=checked.get("status"),
-            start=given,
-            end=given,
-            recorded=given,
-            status_reasons=fj.concepts(checked.get("statusReason")),
-            reasons=fj.concepts(checked.get("reasonCode")),
-            route=_text_of(dosage.get("route")),
-            dose_text=dosage.get("text") if isinstance(dosage.get("text"), str) else None,
-            dose_mg=_mg(dosage.get("dose")),
-        )
+        def fields(checked: dict[str, Any]) -> dict[str, Any]:
+            period = checked.get("effectivePeriod") or {}
+            given = self._date(checked, checked.get("effectiveDateTime") or period.get("start"), "effective")
+            dosage = checked.get("dosage") or {}
+            return {
+                "start": given,
+                "end": given,
+                "recorded": given,
+                "status_reasons": fj.concepts(checked.get("statusReason")),
+                "reasons": fj.concepts(checked.get("reasonCode")),
+                "route": _text_of(dosage.get("route")),
+                "dose_text": dosage.get("text") if isinstance(dosage.get("text"), str) else None,
+                "dose_mg": _mg(dosage.get("dose")),
+            }
+
+        return self._medication_use(raw, "administration", fields)
 
     # -- Observation ---------------------------------------------------------------------
 
@@ -347,7 +331,7 @@ class _Reader:
             if resource["resourceType"] in {"MedicationRequest", "MedicationStatement"}:
                 medication = self._medication_concept(resource)
                 matches = tuple(self._matches(medication, ("drug",), _medication_context(resource)))
-                dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage") or [])
+                dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage"))
                 details = {"dose_mg": dosage["dose_mg"], "dose_text": dosage["dose_text"]}
             yield DraftOrder(
                 source=label,
