@@ -1,4 +1,5 @@
-"""Latency of one hook call, in-process and over HTTP against `cds-service serve`.
+"""Latency of one hook call, in-process and over HTTP against `cds-service serve`, and of the
+FHIR-fallback path (no prefetch: the service reads everything from the test FHIR server).
 
     .venv/bin/python bench/latency.py [--runs 300] [--concurrency 8]
 
@@ -58,44 +59,85 @@ def in_process(runs: int) -> dict[str, dict[str, float]]:
     return results
 
 
-def over_http(runs: int, concurrency: int) -> dict[str, dict[str, float]]:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "CDS_LOG_LEVEL": "WARNING", "CDS_DATABASE_URL": "sqlite:////tmp/cds-bench.sqlite3"}
+        return sock.getsockname()[1]
+
+
+def _serve(extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "CDS_LOG_LEVEL": "WARNING", "CDS_DATABASE_URL": "sqlite:////tmp/cds-bench.sqlite3", **extra_env}
     server = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            requests.get(f"{base}/cds-services", timeout=1)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    return server, base
+
+
+def _load(url: str, body: bytes, runs: int, workers: int) -> dict[str, float]:
+    sessions = [requests.Session() for _ in range(workers)]
+    headers = {"Content-Type": "application/json"}
+
+    def call(index: int) -> float:
+        started = time.perf_counter()
+        response = sessions[index % workers].post(url, data=body, headers=headers, timeout=10)
+        response.raise_for_status()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(call, range(workers * 3)))  # warm connections and workers
+        started = time.perf_counter()
+        samples = list(pool.map(call, range(runs)))
+        elapsed = time.perf_counter() - started
+    return {**percentiles(samples), "requests_per_second": runs / elapsed}
+
+
+def over_http(runs: int, concurrency: int) -> dict[str, dict[str, float]]:
+    server, base = _serve({})
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/cds-services", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        path = ROOT / "fhir_fixtures" / "requests" / "ad-primary-nonresponse-adult.patient-view.json"
-        body = path.read_bytes()
+        body = (ROOT / "fhir_fixtures" / "requests" / "ad-primary-nonresponse-adult.patient-view.json").read_bytes()
         url = f"{base}/cds-services/dupilumab-next-line-patient-view"
-        headers = {"Content-Type": "application/json"}
-        results = {}
-        for workers in (1, concurrency):
-            sessions = [requests.Session() for _ in range(workers)]
-
-            def call(index: int) -> float:
-                started = time.perf_counter()
-                response = sessions[index % workers].post(url, data=body, headers=headers, timeout=10)
-                response.raise_for_status()
-                return (time.perf_counter() - started) * 1000
-
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(call, range(workers * 5)))  # warm connections and workers
-                started = time.perf_counter()
-                samples = list(pool.map(call, range(runs)))
-                elapsed = time.perf_counter() - started
-            results[f"{workers} concurrent"] = {**percentiles(samples), "requests_per_second": runs / elapsed}
-        return results
+        return {f"{workers} concurrent": _load(url, body, runs, workers) for workers in (1, concurrency)}
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def fhir_fallback(runs: int, concurrency: int) -> dict[str, dict[str, float]]:
+    """No prefetch at all: 7 reads from the test FHIR server (Medplum's engine, in memory) per call."""
+    from cds_service.fixtures import load_fixtures, start_fhir_server
+
+    fhir, fhir_base = start_fhir_server(0)
+    server = None
+    try:
+        load_fixtures(fhir_base)
+        direct = []
+        with requests.Session() as session:
+            for _ in range(20):
+                started = time.perf_counter()
+                session.get(f"{fhir_base}/Observation?patient=pnr-adult", timeout=10).raise_for_status()
+                direct.append((time.perf_counter() - started) * 1000)
+        server, base = _serve({"CDS_FHIR_ALLOWLIST": fhir_base, "CDS_FHIR_ALLOW_HTTP": "true", "CDS_FHIR_TIME_BUDGET_MS": "5000"})
+        request = json.loads((ROOT / "fhir_fixtures" / "requests" / "ad-primary-nonresponse-adult.patient-view.json").read_bytes())
+        request["fhirServer"] = fhir_base
+        del request["prefetch"]
+        body = json.dumps(request).encode()
+        url = f"{base}/cds-services/dupilumab-next-line-patient-view"
+        results = {"one FHIR search, direct": percentiles(direct)}
+        for workers in (1, concurrency):
+            results[f"hook call, {workers} concurrent"] = _load(url, body, max(runs // 5, 20), workers)
+        return results
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        fhir.terminate()
+        fhir.wait(timeout=30)
 
 
 def main() -> None:
@@ -107,6 +149,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "in_process_ms": in_process(args.runs),
         "http_ms": over_http(args.runs, args.concurrency),
+        "fhir_fallback_ms": fhir_fallback(args.runs, args.concurrency),
     }
     print(f"{'in-process (ms)':58} {'median':>8} {'p95':>8} {'p99':>8}")
     for name, row in report["in_process_ms"].items():
@@ -114,6 +157,9 @@ def main() -> None:
     print(f"{'HTTP, adult patient-view (ms)':58} {'median':>8} {'p95':>8} {'p99':>8} {'req/s':>8}")
     for name, row in report["http_ms"].items():
         print(f"{name:58} {row['median']:8.2f} {row['p95']:8.2f} {row['p99']:8.2f} {row['requests_per_second']:8.0f}")
+    print(f"{'FHIR fallback, no prefetch (ms)':58} {'median':>8} {'p95':>8} {'p99':>8} {'req/s':>8}")
+    for name, row in report["fhir_fallback_ms"].items():
+        print(f"{name:58} {row['median']:8.2f} {row['p95']:8.2f} {row['p99']:8.2f} {row.get('requests_per_second', 0):8.0f}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "latency.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -2,6 +2,8 @@
 
     cds-service serve [--host H] [--port P] [--workers N]
     cds-service evaluate REQUEST.json|- [--service ID] [--now ISO-DATETIME] [--explain]
+    cds-service fixtures load --fhir-server URL [--bearer TOKEN]
+    cds-service dev [--port 8080] [--fhir-port 8081]
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("--now", type=_instant, help="evaluate as of this ISO date-time (default: now), for reproducible runs")
     evaluate.add_argument("--explain", action="store_true", help="also print the reasoning and data notes to stderr")
 
+    fixtures = commands.add_parser("fixtures", help="the fixture patients of fhir_fixtures/")
+    fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)
+    load = fixture_commands.add_parser("load", help="upload them to a FHIR R4 server as one transaction (idempotent)")
+    load.add_argument("--fhir-server", required=True, help="FHIR base URL, e.g. https://hapi.fhir.org/baseR4")
+    load.add_argument("--bearer", help="access token for the server, if it needs one")
+
+    dev = commands.add_parser("dev", help="local FHIR server with the fixtures + the service, and the sandbox URL")
+    dev.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
+    dev.add_argument("--fhir-port", type=int, default=8081, help="FHIR server port (default 8081)")
+
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -48,7 +60,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command in {"fixtures", "dev"}:
+        return _devtools(args)
     return _evaluate(settings, args)
+
+
+def _devtools(args: argparse.Namespace) -> int:
+    from .fixtures import FixtureError, load_fixtures, run_dev
+
+    try:
+        if args.command == "dev":
+            return run_dev(args.port, args.fhir_port)
+        for scenario, patient in load_fixtures(args.fhir_server, args.bearer):
+            print(f"{patient}\t{scenario}")
+        return EXIT_OK
+    except FixtureError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ lacks; the caller answers 412.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,8 @@ from .assess.patient import patient_factors
 from .assess.response import ResponseAssessment
 from .cards.model import Card
 from .cards.render import CardContext, render_finding, render_monitoring, render_safety
-from .gather.prefetch import read_prefetch
+from .gather.fhir_server import FhirServerReader
+from .gather.prefetch import GatheredData, read_prefetch
 from .hooks.catalog import ORDER_HOOKS, ServiceDefinition
 from .hooks.validation import HookRequest
 from .knowledge import Knowledge, load_knowledge
@@ -39,16 +41,17 @@ __all__ = ["DataUnavailable", "Engine", "HookOutcome", "evaluate_hook"]
 
 @dataclass(frozen=True)
 class Engine:
-    """What every hook call shares: settings and the knowledge base."""
+    """What every hook call shares: settings, the knowledge base and the FHIR server reader."""
 
     settings: Settings
     knowledge: Knowledge
+    fhir: FhirServerReader
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
         local_codes = tuple(sorted(settings.score_codes.items()))
         warm_up()
-        return cls(settings, load_knowledge(local_codes))
+        return cls(settings, load_knowledge(local_codes), FhirServerReader(settings))
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,30 @@ class HookOutcome:
     assessment: Assessment | None  # None when the order hook had nothing to advise on
 
 
-def evaluate_hook(request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime) -> HookOutcome:
-    knowledge = engine.knowledge
+def evaluate_hook(
+    request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime, deadline: float | None = None
+) -> HookOutcome:
+    """`deadline` (time.monotonic()) bounds reading the FHIR server; by default the configured budget from now."""
     gathered = read_prefetch(request.prefetch, service.prefetch)
+    try:
+        return _decide(gathered, request, service, engine, now)
+    except DataUnavailable:
+        # Prefetch lacks what the conclusion needs: read it from the FHIR server, then decide again.
+        # What still cannot be read raises DataUnavailable again, with the reason, for a 412.
+        refusal = "no fhirServer was given to read it from" if not request.fhir_server else engine.fhir.refusal(request.fhir_server)
+        if refusal is None:
+            if deadline is None:
+                deadline = time.monotonic() + engine.settings.fhir_time_budget_ms / 1000
+            access = engine.fhir.access(request.fhir_server, request.fhir_authorization, deadline)  # type: ignore[arg-type]
+            engine.fhir.complete(gathered, access, service.prefetch, request.context)
+        else:
+            for section in gathered.unavailable:
+                gathered.unavailable[section] += f"; {refusal}"
+        return _decide(gathered, request, service, engine, now)
+
+
+def _decide(gathered: GatheredData, request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime) -> HookOutcome:
+    knowledge = engine.knowledge
     context = request.context
     record = build_patient_record(
         request.patient_id,

@@ -35,6 +35,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "",
         "Local codes for AD severity scores, e.g. `EASI=http://hospital.example/codes|easi;IGA=|iga-ad`.",
     ),
+    "CDS_FHIR_ALLOWLIST": (
+        "",
+        "Comma-separated patterns (`*` wildcards) of FHIR server base URLs the service may read from when prefetch "
+        "lacks data, e.g. `https://fhir.example.org/r4,https://*.sandbox.example.org/fhir`. Empty: never read.",
+    ),
+    "CDS_FHIR_ALLOW_HTTP": ("false", "Allow plain-http FHIR servers (development only)."),
+    "CDS_FHIR_TIME_BUDGET_MS": ("800", "Time allowed per hook call for reading the FHIR server, all queries together."),
+    "CDS_FHIR_MAX_PAGES": ("20", "Most searchset pages followed per query."),
+    "CDS_FHIR_MAX_RESOURCES": ("20000", "Most resources read per query."),
+    "CDS_FHIR_MAX_RESPONSE_BYTES": ("20000000", "Largest FHIR server response read."),
+    "CDS_FHIR_CONCURRENCY": ("8", "Concurrent FHIR queries per worker process."),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
     "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
     "CDS_PORT": ("8080", "Port `cds-service serve` binds to."),
@@ -58,6 +69,13 @@ class Settings:
     override_reason_system: str
     source_label: str
     score_codes: Mapping[str, tuple[tuple[str, str], ...]]
+    fhir_allowlist: tuple[str, ...]
+    fhir_allow_http: bool
+    fhir_time_budget_ms: int
+    fhir_max_pages: int
+    fhir_max_resources: int
+    fhir_max_response_bytes: int
+    fhir_concurrency: int
     log_level: str
     host: str
     port: int
@@ -81,6 +99,13 @@ class Settings:
             "override_reason_system": raw("CDS_OVERRIDE_REASON_SYSTEM"),
             "source_label": raw("CDS_SOURCE_LABEL"),
             "score_codes": parse_score_codes(raw("CDS_SCORE_CODES")),
+            "fhir_allowlist": tuple(p.strip() for p in raw("CDS_FHIR_ALLOWLIST").split(",") if p.strip()),
+            "fhir_allow_http": _flag(raw("CDS_FHIR_ALLOW_HTTP"), "CDS_FHIR_ALLOW_HTTP"),
+            "fhir_time_budget_ms": _positive_int(raw("CDS_FHIR_TIME_BUDGET_MS"), "CDS_FHIR_TIME_BUDGET_MS"),
+            "fhir_max_pages": _positive_int(raw("CDS_FHIR_MAX_PAGES"), "CDS_FHIR_MAX_PAGES"),
+            "fhir_max_resources": _positive_int(raw("CDS_FHIR_MAX_RESOURCES"), "CDS_FHIR_MAX_RESOURCES"),
+            "fhir_max_response_bytes": _positive_int(raw("CDS_FHIR_MAX_RESPONSE_BYTES"), "CDS_FHIR_MAX_RESPONSE_BYTES"),
+            "fhir_concurrency": _positive_int(raw("CDS_FHIR_CONCURRENCY"), "CDS_FHIR_CONCURRENCY"),
             "log_level": raw("CDS_LOG_LEVEL").upper(),
             "host": raw("CDS_HOST"),
             "port": _positive_int(raw("CDS_PORT"), "CDS_PORT"),
@@ -100,6 +125,15 @@ def _positive_int(value: str, name: str) -> int:
     if number <= 0:
         raise SettingsError(f"{name} must be positive, got {number}")
     return number
+
+
+def _flag(value: str, name: str) -> bool:
+    lowered = value.lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {value!r}")
 
 
 def _region(value: str) -> str:

@@ -37,3 +37,30 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+FHIR_TOKEN = "test-fhir-token-0b7e"  # the test FHIR server refuses any other bearer token
+
+
+@pytest.fixture(scope="session")
+def fhir_server():
+    """A real FHIR server (Medplum's engine) holding every fixture scenario; its base URL."""
+    from cds_service.fixtures import load_fixtures, start_fhir_server
+
+    process, base = start_fhir_server(0, env={"REQUIRE_TOKEN": FHIR_TOKEN})
+    try:
+        load_fixtures(base, FHIR_TOKEN)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def fhir_app(make_app, fhir_server):
+    """Build an app allowed to read the test FHIR server over plain http."""
+
+    def build(now: datetime = DEFAULT_NOW, **overrides):
+        return make_app(now, CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/fhir", CDS_FHIR_ALLOW_HTTP="true", **overrides)
+
+    return build

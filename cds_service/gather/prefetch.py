@@ -25,6 +25,7 @@ class GatheredData:
     available: set[str] = field(default_factory=set)
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    next_pages: dict[str, str] = field(default_factory=dict)  # prefetch key -> next link of a paged searchset
 
     def add(self, resource: dict[str, Any]) -> None:
         self.resources.setdefault(resource["resourceType"], []).append(resource)
@@ -55,11 +56,12 @@ def read_prefetch(prefetch: Mapping[str, Any] | None, templates: Mapping[str, st
             data.unavailable[section] = f"the client could not fetch prefetch '{key}': {_outcome_text(value)}"
             continue
         if kind == "Bundle":
-            complete = _read_bundle(value, where, data)
-            if complete:
+            next_page = _read_bundle(value, where, data)
+            if next_page is None:
                 data.available.add(section)
             else:
                 data.unavailable[section] = f"prefetch '{key}' has more pages (a next link) than were sent"
+                data.next_pages[key] = next_page
             continue
         if kind != section:
             raise InvalidRequest([Problem(where, f"must be a {section} or a Bundle, not {kind}")])
@@ -73,7 +75,8 @@ def section_of(template: str) -> str:
     return template.split("?", 1)[0].split("/", 1)[0]
 
 
-def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> bool:
+def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> str | None:
+    """Add the bundle's resources; return its next link when it has one."""
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise InvalidRequest([Problem(f"{where}.entry", "must be an array")])
@@ -93,10 +96,10 @@ def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> bool
     links = bundle.get("link", [])
     if isinstance(links, list):
         for link in links:
-            if isinstance(link, dict) and link.get("relation") == "next" and link.get("url"):
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
                 data.notes.append(f"{where}: {resource_label(bundle)} has a next page")
-                return False
-    return True
+                return link["url"]
+    return None
 
 
 def _outcome_text(outcome: dict[str, Any]) -> str:

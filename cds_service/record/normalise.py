@@ -54,16 +54,21 @@ def build_patient_record(
     )
     observations = tuple(reader.each(resources.get("Observation", ()), reader.observation))
     orders = tuple(reader.draft_orders(draft_orders, selections))
+    # Sorted by resource, so the answer does not depend on the order a client or server sent them in.
     return PatientRecord(
         patient_id=patient_id,
         demographics_=demographics,
-        conditions_=conditions,
-        medications_=medications,
-        observations_=observations,
+        conditions_=tuple(sorted(conditions, key=_by_source)),
+        medications_=tuple(sorted(medications, key=_by_source)),
+        observations_=tuple(sorted(observations, key=_by_source)),
         draft_orders=orders,
         unavailable=unavailable,
         notes=tuple(reader.notes),
     )
+
+
+def _by_source(entry: Any) -> str:
+    return entry.source
 
 
 class _Reader:
