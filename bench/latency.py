@@ -67,7 +67,7 @@ def _free_port() -> int:
 
 def _serve(extra_env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "CDS_LOG_LEVEL": "WARNING", "CDS_DATABASE_URL": "sqlite:////tmp/cds-bench.sqlite3", **extra_env}
+    env = {**os.environ, "CDS_LOG_LEVEL": "WARNING", "CDS_DATABASE_URL": "sqlite:////tmp/cds-bench.sqlite3", "CDS_AUTH": "off", **extra_env}
     server = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):

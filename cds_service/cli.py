@@ -3,6 +3,7 @@
     cds-service serve [--host H] [--port P] [--workers N]
     cds-service evaluate REQUEST.json|- [--service ID] [--now ISO-DATETIME] [--explain]
     cds-service fixtures load --fhir-server URL [--bearer TOKEN]
+    cds-service feedback report [--json]
     cds-service dev [--port 8080] [--fhir-port 8081]
 """
 
@@ -47,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     load.add_argument("--fhir-server", required=True, help="FHIR base URL, e.g. https://hapi.fhir.org/baseR4")
     load.add_argument("--bearer", help="access token for the server, if it needs one")
 
+    feedback = commands.add_parser("feedback", help="what clinicians did with the cards")
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    report = feedback_commands.add_parser("report", help="acceptance and override rates by card topic, with override reasons")
+    report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     dev = commands.add_parser("dev", help="local FHIR server with the fixtures + the service, and the sandbox URL")
     dev.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
     dev.add_argument("--fhir-port", type=int, default=8081, help="FHIR server port (default 8081)")
@@ -62,7 +68,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args)
     if args.command in {"fixtures", "dev"}:
         return _devtools(args)
+    if args.command == "feedback":
+        return _feedback_report(settings, args)
     return _evaluate(settings, args)
+
+
+def _feedback_report(settings: Settings, args: argparse.Namespace) -> int:
+    from .storage import StoreUnavailable, open_store
+
+    try:
+        rows = open_store(settings.database_url).feedback_report()
+    except StoreUnavailable as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    percent = lambda rate: "-" if rate is None else f"{100 * rate:.0f}%"  # noqa: E731
+    if args.json:
+        _print([
+            {"topic": r.topic, "cards_issued": r.cards_issued, "feedback": r.feedback, "accepted": r.accepted,
+             "overridden": r.overridden, "acceptance_rate": r.acceptance_rate, "override_rate": r.override_rate,
+             "override_reasons": [{"reason": reason, "count": count} for reason, count in r.override_reasons]}
+            for r in rows
+        ])
+        return EXIT_OK
+    print(f"{'topic':36} {'cards':>6} {'feedback':>8} {'accepted':>9} {'overridden':>10}")
+    for r in rows:
+        print(f"{r.topic:36} {r.cards_issued:>6} {r.feedback:>8} {percent(r.acceptance_rate):>9} {percent(r.override_rate):>10}")
+        for reason, count in r.override_reasons:
+            print(f"    override: {reason} ({count})")
+    if not rows:
+        print("(no cards issued yet)")
+    return EXIT_OK
 
 
 def _devtools(args: argparse.Namespace) -> int:

@@ -17,8 +17,20 @@ PREFIX = "CDS_"
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_DATABASE_URL": (
         "sqlite:///instance/cds-service.sqlite3",
-        "Where feedback is stored. `sqlite:///relative/path` or `sqlite:////absolute/path`.",
+        "Where feedback and the audit trail are stored: `sqlite:///relative/path`, `sqlite:////absolute/path`, "
+        "or `postgresql://user@host/db` (several replicas).",
     ),
+    "CDS_REDIS_URL": ("", "Redis shared by replicas for the JWT replay and key-set caches, e.g. `redis://host:6379/0`. Empty: in memory."),
+    "CDS_REDIS_PREFIX": ("cds:", "Prefix of this service's Redis keys."),
+    "CDS_AUTH": ("required", "`required`: every call needs a JWT from a trusted issuer. `off`: development only (warns loudly)."),
+    "CDS_TRUSTED_ISSUERS": (
+        "",
+        "Trusted CDS clients: a JSON array, or `@path/to/file.json` (see deploy/trusted-issuers.sandbox.json).",
+    ),
+    "CDS_PUBLIC_BASE_URL": ("", "The base URL clients call (for the JWT `aud` check behind proxies), e.g. `https://cds.example.org`."),
+    "CDS_JWT_ALGORITHMS": ("ES384,RS384", "Asymmetric JWT algorithms accepted (never `none` or HMAC)."),
+    "CDS_JWT_LEEWAY_SECONDS": ("60", "Clock leeway for `exp` and `iat`."),
+    "CDS_JWT_MAX_LIFETIME_SECONDS": ("3600", "Longest token lifetime (`exp` - `iat`) accepted."),
     "CDS_MAX_BODY_BYTES": ("5000000", "Largest request body accepted; larger bodies get 413."),
     "CDS_CORS_ORIGINS": ("*", "Comma-separated origins allowed by CORS (`*` for any, as the public sandbox needs)."),
     "CDS_REGION": ("US", "Regulatory region whose approvals apply to next-line options (`US` or `EU`)."),
@@ -62,6 +74,14 @@ class SettingsError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     database_url: str
+    redis_url: str
+    redis_prefix: str
+    auth_required: bool
+    trusted_issuers: str
+    public_base_url: str
+    jwt_algorithms: tuple[str, ...]
+    jwt_leeway_seconds: int
+    jwt_max_lifetime_seconds: int
     max_body_bytes: int
     cors_origins: tuple[str, ...]
     region: str
@@ -92,6 +112,14 @@ class Settings:
 
         values: dict[str, object] = {
             "database_url": raw("CDS_DATABASE_URL"),
+            "redis_url": raw("CDS_REDIS_URL"),
+            "redis_prefix": raw("CDS_REDIS_PREFIX"),
+            "auth_required": _auth(raw("CDS_AUTH")),
+            "trusted_issuers": raw("CDS_TRUSTED_ISSUERS"),
+            "public_base_url": raw("CDS_PUBLIC_BASE_URL").rstrip("/"),
+            "jwt_algorithms": tuple(a.strip() for a in raw("CDS_JWT_ALGORITHMS").split(",") if a.strip()),
+            "jwt_leeway_seconds": _positive_int(raw("CDS_JWT_LEEWAY_SECONDS"), "CDS_JWT_LEEWAY_SECONDS"),
+            "jwt_max_lifetime_seconds": _positive_int(raw("CDS_JWT_MAX_LIFETIME_SECONDS"), "CDS_JWT_MAX_LIFETIME_SECONDS"),
             "max_body_bytes": _positive_int(raw("CDS_MAX_BODY_BYTES"), "CDS_MAX_BODY_BYTES"),
             "cors_origins": tuple(o.strip() for o in raw("CDS_CORS_ORIGINS").split(",") if o.strip()),
             "region": _region(raw("CDS_REGION")),
@@ -125,6 +153,12 @@ def _positive_int(value: str, name: str) -> int:
     if number <= 0:
         raise SettingsError(f"{name} must be positive, got {number}")
     return number
+
+
+def _auth(value: str) -> bool:
+    if value.lower() not in {"required", "off"}:
+        raise SettingsError(f"CDS_AUTH must be required or off, got {value!r}")
+    return value.lower() == "required"
 
 
 def _flag(value: str, name: str) -> bool:

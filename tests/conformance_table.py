@@ -5,9 +5,11 @@
 import csv
 import re
 from pathlib import Path
-import os
-os.chdir(Path(__file__).resolve().parent.parent)
-rows = [r for r in csv.DictReader(open('tests/external/cds-hooks-2.0-requirements.csv')) if 'Service' in r['actors']]
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "conformance.md"
+with open(ROOT / "tests" / "external" / "cds-hooks-2.0-requirements.csv", newline="") as _handle:
+    rows = [r for r in csv.DictReader(_handle) if "Service" in r["actors"]]
 T = {
  'disc': 'tests/test_discovery.py::test_discovery_lists_one_service_per_hook',
  'endpoint': 'tests/test_discovery.py::test_each_service_endpoint_is_base_url_plus_id',
@@ -33,6 +35,17 @@ T = {
  'ext-ok': 'tests/test_request_validation.py::test_unknown_top_level_members_and_extensions_are_accepted',
  'feedback': 'tests/test_feedback.py::test_feedback_from_another_project_is_stored',
  'server': 'tests/test_server.py::test_discovery_over_http_from_gunicorn',
+ 'fallback': 'tests/test_fhir_fallback.py::test_cards_are_the_same_with_full_partial_and_no_prefetch',
+ 'token': 'tests/test_fhir_fallback.py::test_the_access_token_goes_with_every_read_and_is_never_logged',
+ 'faults': 'tests/test_fhir_faults.py::test_a_misbehaving_server_gives_a_412_with_the_reason',
+ 'notrefetched': 'tests/test_fhir_fallback.py::test_present_keys_including_null_and_empty_are_not_fetched_again',
+ 'jwt': 'tests/test_auth.py::test_a_valid_token_opens_discovery_services_and_feedback',
+ 'jwtclaims': 'tests/test_auth.py::test_a_token_with_wrong_claims_is_refused_without_detail',
+ 'jwtnone': 'tests/test_auth.py::test_unsigned_and_hmac_tokens_are_refused',
+ 'jwthmac': 'tests/test_auth.py::test_hmac_cannot_be_allowed_by_setting',
+ 'jku': 'tests/test_auth.py::test_a_jku_outside_the_issuers_allowlist_is_refused',
+ 'sandboxjwt': 'tests/test_auth.py::test_a_token_the_public_cds_hooks_sandbox_signed_verifies_when_the_sandbox_is_trusted',
+ 'rsa': 'tests/test_auth.py::test_rsa_tokens_work_too_and_the_audience_may_be_a_list',
 }
 M = {}
 def m(ids, how, *tests):
@@ -48,11 +61,11 @@ m([14, 76], "4xx answers carry an OperationOutcome: 400, 404, 405, 412, 413, 415
 m([16], "`{baseUrl}/cds-services/{id}` serves each listed service.", 'endpoint')
 m([27], "Speed is measured by the benchmark (performance issue), not by timed assertions in tests.")
 m([28, 29], "Patient data comes from prefetch, requested in discovery.", 'scen', 'tpl')
-m([34, 60], "Partly: prefetch is read today; reading the client's FHIR server when prefetch is missing comes with the data-access issue (until then: 412).", 'p412')
+m([34, 60], "Prefetch first; what it lacks (absent keys, OperationOutcomes, further pages) is read from fhirServer with the bearer token, if the server is on the allowlist; present keys, null and empty searchsets are not read again.", 'fallback', 'notrefetched')
 m([35, 36, 55, 56, 57, 58, 59], "Templates use only `{{context.patientId}}` and the recommended query subset; one key per template.", 'tpl')
 m([52], "An OperationOutcome in place of prefetch data counts as missing data.", 'poo')
-m([54], "Needed data absent from prefetch and not fetchable: 412 with an OperationOutcome naming the prefetch key.", 'p412')
-m([61], "Not yet applicable: the service makes no FHIR server calls until the data-access issue; then the bearer token goes with every call.")
+m([54], "Needed data absent from prefetch and not readable from the FHIR server (none given, not allowlisted, failing, slow, hostile): 412 with an OperationOutcome naming the prefetch key and why.", 'p412', 'faults')
+m([61], "The access token from fhirAuthorization goes with every FHIR call, to the fhirServer origin only, and is never logged.", 'token')
 m([74, 75], "200 with `{\"cards\": [...]}`; `systemActions` is not used.", 'schema', 'ext')
 m([77], "No decision support: 200 with `{\"cards\": []}`.", 'ext')
 m([78, 210, 211, 212], "Client behaviour (stale guidance). The service keeps one stable id per hook and returns a fresh card set on each call.", 'disc')
@@ -72,21 +85,32 @@ m([133, 134, 135], "Delete actions name `resourceId` (Type/id) and carry no reso
 m([103, 104, 138, 139, 140, 141, 142, 144, 145, 146, 147], "No links are sent yet (SMART app issue); `cards/model.py: Link` refuses appContext on absolute links.", 'links')
 m([148], "Feedback endpoint, stored idempotently.", 'feedback')
 m([175, 179], "Mutual TLS is not used (MAY).")
-m([176, 177, 195, 199, 200, 201, 203, 205, 206, 207], "Client JWT authentication comes with the trust/security issue; until then the service accepts unauthenticated calls.")
+m([176, 177], "Every endpoint (discovery included) requires a JWT from a trusted issuer (CDS_AUTH=required, the default); failures answer 401 with no detail.", 'jwt', 'jwtclaims')
+m([195], "Trusted issuers are an allowlist (CDS_TRUSTED_ISSUERS), each with its key set URL or file and the jku URLs allowed for it.", 'jku', 'sandboxjwt')
+m([199], "Without a jku header, the issuer's key set is the one configured out of band (jwks_url or jwks_file).", 'jwt', 'sandboxjwt')
+m([200, 205, 206, 207], "ES384 and RS384 by default (CDS_JWT_ALGORITHMS may add other asymmetric algorithms).", 'rsa', 'sandboxjwt')
+m([201, 203], "`none` and HMAC tokens are refused, and a setting cannot allow them.", 'jwtnone', 'jwthmac')
 m([208], "CORS on discovery, service and feedback endpoints (GET, POST, OPTIONS; Authorization and Content-Type).", 'cors')
 m([214, 215], "Request `extension` objects and unknown members are accepted; the service sends none.", 'ext-ok')
-missing = [r['id'] for r in rows if int(r['id']) not in M]
-assert not missing, missing
-out = ["# CDS Hooks 2.0 conformance", "",
-"Every requirement of CDS Hooks 2.0 whose actor includes the CDS Service, from",
-"`tests/external/cds-hooks-2.0-requirements.csv` (Inferno's list, by id), with how the service meets it",
-"and the test that checks it. `tests/test_conformance_doc.py` keeps this table complete and its test names real.",
-"Requirements marked *later* are handled by an open issue named in the row.", "",
-"| Id | Level | Requirement (abridged) | How | Test |", "|---|---|---|---|---|"]
-for r in rows:
-    how, tests = M[int(r['id'])]
-    text = re.sub(r"\s+", " ", r['requirement']).replace("|", "\\|")
-    if len(text) > 110: text = text[:107].rstrip() + "..."
-    out.append(f"| {r['id']} | {r['conformance']} | {text} | {how} | {'<br>'.join(f'`{t}`' for t in tests) or 'n/a'} |")
-open('docs/conformance.md','w').write("\n".join(out) + "\n")
 
+
+def render() -> str:
+    missing = [r["id"] for r in rows if int(r["id"]) not in M]
+    assert not missing, f"requirements without a row: {missing}"
+    out = ["# CDS Hooks 2.0 conformance", "",
+           "Every requirement of CDS Hooks 2.0 whose actor includes the CDS Service, from",
+           "`tests/external/cds-hooks-2.0-requirements.csv` (Inferno's list, by id), with how the service meets it",
+           "and the test that checks it. Generated by `tests/conformance_table.py`; `tests/test_conformance_doc.py`",
+           "keeps it current and its test names real.", "",
+           "| Id | Level | Requirement (abridged) | How | Test |", "|---|---|---|---|---|"]
+    for r in rows:
+        how, tests = M[int(r["id"])]
+        text = re.sub(r"\s+", " ", r["requirement"]).replace("|", "\\|")
+        if len(text) > 110:
+            text = text[:107].rstrip() + "..."
+        out.append(f"| {r['id']} | {r['conformance']} | {text} | {how} | {'<br>'.join(f'`{t}`' for t in tests) or 'n/a'} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    DOC.write_text(render())

@@ -12,7 +12,7 @@ DEFAULT_NOW = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings.from_env({"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/feedback.sqlite3"})
+    return Settings.from_env({"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/feedback.sqlite3", "CDS_AUTH": "off"})
 
 
 @pytest.fixture
@@ -20,8 +20,9 @@ def make_app(settings):
     """Build an app; `now` fixes the clock the assessment uses (scenarios are dated)."""
 
     def build(now: datetime = DEFAULT_NOW, **overrides):
+        """Authentication is off unless a test turns it on (tests/test_auth.py)."""
         app_settings = Settings.from_env(
-            {"CDS_DATABASE_URL": settings.database_url, **{k: str(v) for k, v in overrides.items()}}
+            {"CDS_DATABASE_URL": settings.database_url, "CDS_AUTH": "off", **{k: str(v) for k, v in overrides.items()}}
         )
         app = create_app(app_settings, clock=lambda: now)
         return app
@@ -64,3 +65,38 @@ def fhir_app(make_app, fhir_server):
         return make_app(now, CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/fhir", CDS_FHIR_ALLOW_HTTP="true", **overrides)
 
     return build
+
+
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database on the local server (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    name = f"cds_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def redis_prefix():
+    """A Redis key prefix of this test alone, removed afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"cds-test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)

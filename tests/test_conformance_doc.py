@@ -24,6 +24,13 @@ def documented_rows() -> dict[str, str]:
     return rows
 
 
+def test_the_table_is_current():
+    """Regenerate with: .venv/bin/python tests/conformance_table.py"""
+    from conformance_table import render
+
+    assert DOC.read_text() == render()
+
+
 def test_every_service_requirement_is_in_the_table():
     assert set(documented_rows()) == service_requirement_ids()
 

@@ -6,8 +6,7 @@ import copy
 
 import pytest
 
-from cds_service.api import create_app
-from cds_service.feedback.store import SQLiteFeedbackStore
+from cds_service.storage import open_store
 from support import EXTERNAL, load_json, service_url
 
 FEEDBACK = service_url("patient-view") + "/feedback"
@@ -19,7 +18,7 @@ def ahrq_feedback():
 
 
 def stored(settings):
-    return SQLiteFeedbackStore.from_url(settings.database_url).entries()
+    return open_store(settings.database_url).feedback_entries()
 
 
 def test_feedback_from_another_project_is_stored(client, settings, ahrq_feedback):
@@ -40,9 +39,9 @@ def test_the_same_feedback_sent_twice_is_stored_once(client, settings, ahrq_feed
     assert len(stored(settings)) == 2
 
 
-def test_feedback_survives_a_restart(settings, ahrq_feedback):
-    create_app(settings).test_client().post(FEEDBACK, json=ahrq_feedback)
-    restarted = create_app(settings).test_client()
+def test_feedback_survives_a_restart(make_app, settings, ahrq_feedback):
+    make_app().test_client().post(FEEDBACK, json=ahrq_feedback)
+    restarted = make_app().test_client()
     assert restarted.post(FEEDBACK, json=ahrq_feedback).get_json()["stored"] == 0
     assert len(stored(settings)) == 2
 

@@ -154,10 +154,18 @@ def test_a_body_over_the_limit_is_a_413(make_app, good):
     outcome(response)
 
 
-def test_deeply_nested_json_is_refused_not_crashed(client):
+def test_deeply_nested_json_is_refused_not_crashed(client, good):
     body = b'{"a":' * 5000 + b"1" + b"}" * 5000
-    response = client.post(PATIENT_VIEW, data=body, content_type="application/json")
+    assert client.post(PATIENT_VIEW, data=body, content_type="application/json").status_code == 400
+    # 400 nested extensions inside a resource the rules read: within the parser's limit, beyond the service's
+    extension = '{"url":"http://x","valueString":"v"}'
+    for _ in range(400):
+        extension = '{"url":"http://x","extension":[' + extension + ']}'
+    good["prefetch"]["Condition"]["entry"][0]["resource"]["extension"] = "@@"
+    raw = json.dumps(good).replace('"@@"', "[" + extension + "]")
+    response = client.post(PATIENT_VIEW, data=raw, content_type="application/json")
     assert response.status_code == 400
+    assert "nested deeper than 64 levels" in response.get_data(as_text=True)
 
 
 def test_unknown_top_level_members_and_extensions_are_accepted(client, good):

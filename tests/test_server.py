@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from cds_service.feedback.store import SQLiteFeedbackStore
+from cds_service.storage import open_store
 from support import EXTERNAL, REQUESTS, ROOT, load_json
 
 pytestmark = pytest.mark.server
@@ -29,7 +29,7 @@ def free_port() -> int:
 def server(tmp_path_factory):
     port = free_port()
     database = tmp_path_factory.mktemp("served") / "feedback.sqlite3"
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_MAX_BODY_BYTES": "200000", "CDS_LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_MAX_BODY_BYTES": "200000", "CDS_LOG_LEVEL": "WARNING", "CDS_AUTH": "off"}
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -98,7 +98,7 @@ def test_feedback_over_http_is_stored_once(server):
     url = f"{base}/cds-services/dupilumab-next-line-order-select/feedback"
     assert requests.post(url, json=feedback, timeout=5).json() == {"received": 2, "stored": 2}
     assert requests.post(url, json=feedback, timeout=5).json() == {"received": 2, "stored": 0}
-    assert len(SQLiteFeedbackStore(database).entries("dupilumab-next-line-order-select")) == 2
+    assert len(open_store(f"sqlite:///{database}").feedback_entries("dupilumab-next-line-order-select")) == 2
 
 
 def test_the_server_stops_cleanly_on_sigterm(server):

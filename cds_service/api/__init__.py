@@ -8,35 +8,58 @@ from typing import Callable
 
 from flask import Flask
 
-from ..feedback.store import FeedbackStore, SQLiteFeedbackStore
 from ..pipeline import Engine
 from ..settings import Settings
-from . import errors, routes
+from ..storage import Store, open_store
+from ..trust import ClientVerifier
+from ..trust.issuers import load_trusted_issuers
+from ..trust.shared import shared_state
+from . import auth, errors, routes
 from .cors import install_cors
 from .state import ServiceState
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("cds_service")
+
+_AUTH_OFF_WARNING = (
+    "\n" + "!" * 78 + "\n"
+    "!!  AUTHENTICATION IS OFF (CDS_AUTH=off): anyone who can reach this service can call it.\n"
+    "!!  Development only. In production set CDS_AUTH=required and CDS_TRUSTED_ISSUERS.\n"
+    + "!" * 78
+)
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    feedback_store: FeedbackStore | None = None,
-    clock: Clock = utc_now,
-) -> Flask:
+def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now) -> Flask:
     settings = settings or Settings.from_env()
     logging.getLogger("cds_service").setLevel(settings.log_level)
+    shared = shared_state(settings.redis_url, settings.redis_prefix)
+    verifier = None
+    if settings.auth_required:
+        verifier = ClientVerifier(
+            load_trusted_issuers(settings.trusted_issuers),
+            shared,
+            settings.jwt_algorithms,
+            settings.jwt_leeway_seconds,
+            settings.jwt_max_lifetime_seconds,
+        )
+        if not verifier.issuers:
+            log.warning("CDS_AUTH=required but CDS_TRUSTED_ISSUERS is empty: every call will be refused (401)")
+    else:
+        log.warning(_AUTH_OFF_WARNING)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["cds_service"] = ServiceState(
         engine=Engine.from_settings(settings),
-        feedback=feedback_store or SQLiteFeedbackStore.from_url(settings.database_url),
+        store=store or open_store(settings.database_url),
         clock=clock,
+        verifier=verifier,
+        shared=shared,
     )
+    auth.install(app)
     app.register_blueprint(routes.blueprint)
     errors.install(app)
     install_cors(app, settings.cors_origins)

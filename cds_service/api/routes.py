@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -13,8 +14,11 @@ from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
 from ..hooks.catalog import SERVICES_BY_ID, ServiceDefinition, discovery_document
 from ..hooks.errors import InvalidRequest, Problem
+from ..hooks.openapi import openapi_document
 from ..hooks.validation import parse_feedback, parse_hook_request
 from ..pipeline import evaluate_hook
+from ..storage import AuditRecord, StoreUnavailable
+from .errors import outcome_response
 from .state import state
 
 log = logging.getLogger("cds_service.http")
@@ -38,6 +42,8 @@ def start_request() -> None:
 def log_request(response: Response) -> Response:
     elapsed_ms = (time.monotonic() - g.get("started", time.monotonic())) * 1000
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    if request.endpoint == "cds_hooks.call_service" and request.method == "POST":
+        _audit(response.status_code, elapsed_ms)
     # Identifiers only: no patient id, no tokens, no request body.
     log.info(
         "%s %s -> %s in %.1f ms (request %s, hookInstance %s, outcome %s, cards %s)",
@@ -53,6 +59,11 @@ def log_request(response: Response) -> Response:
     return response
 
 
+@blueprint.get("/openapi.json")
+def openapi() -> Response:
+    return json_response(openapi_document())
+
+
 @blueprint.get("/cds-services")
 def discovery() -> Response:
     return json_response(discovery_document())
@@ -64,10 +75,12 @@ def call_service(service_id: str) -> Response:
     body = _json_body()
     hook_request = parse_hook_request(body, service.hook)
     g.hook_instance = hook_request.hook_instance
+    g.patient = hook_request.patient_id
     current = state()
     deadline = g.started + current.engine.settings.fhir_time_budget_ms / 1000  # the budget counts from arrival
     outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline)
     g.cards = len(outcome.response["cards"])
+    g.issued = tuple((card["uuid"], card["source"]["topic"]["code"]) for card in outcome.response["cards"])
     return json_response(outcome.response)
 
 
@@ -75,8 +88,36 @@ def call_service(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     service = _service(service_id)
     items = parse_feedback(_json_body())
-    result = state().feedback.save(service.id, items)
+    try:
+        result = state().store.save_feedback(service.id, items)
+    except StoreUnavailable:
+        log.error("feedback could not be stored (request %s); the client is told to retry", g.get("request_id"))
+        return outcome_response(503, "feedback could not be stored now; send it again later")
     return json_response({"received": result.received, "stored": result.stored})
+
+
+def _audit(status: int, elapsed_ms: float) -> None:
+    """One audit record per hook call: no tokens, no clinical free text. A failed write never costs the answer."""
+    client = g.get("client")
+    service_id = (request.view_args or {}).get("service_id", "")
+    service = SERVICES_BY_ID.get(service_id)
+    record = AuditRecord(
+        at=datetime.now(timezone.utc),
+        service_id=service_id[:200],
+        hook=service.hook if service else "",
+        hook_instance=g.get("hook_instance"),
+        client_issuer=client.issuer if client else None,
+        client_tenant=client.tenant if client else None,
+        patient=g.get("patient"),
+        status=status,
+        outcome=g.get("outcome", "ok"),
+        latency_ms=elapsed_ms,
+        cards=g.get("issued", ()),
+    )
+    try:
+        state().store.record_call(record)
+    except StoreUnavailable:
+        log.error("audit record for hookInstance %s could not be written", record.hook_instance)
 
 
 def _service(service_id: str) -> ServiceDefinition:
@@ -92,6 +133,27 @@ def _json_body() -> Any:
         raise UnsupportedMediaType("send the request as application/json")
     raw = request.get_data(cache=False)
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest([Problem("", f"body is not valid JSON ({error.msg} at position {error.pos})")]) from None
+    if json_depth_exceeds(body, MAX_JSON_DEPTH):
+        raise InvalidRequest([Problem("", f"body is nested deeper than {MAX_JSON_DEPTH} levels")])
+    return body
+
+
+# Real CDS Hooks requests nest about 20 deep (request > prefetch > Bundle > entry > resource > elements);
+# far deeper structures only serve to exhaust recursion in FHIR model validation.
+MAX_JSON_DEPTH = 64
+
+
+def json_depth_exceeds(document: Any, limit: int) -> bool:
+    stack = [(document, 1)] if isinstance(document, (dict, list)) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False

@@ -8,15 +8,19 @@ from typing import Callable
 
 from flask import current_app
 
-from ..feedback.store import FeedbackStore
 from ..pipeline import Engine
+from ..storage import Store
+from ..trust import ClientVerifier
+from ..trust.shared import SharedState
 
 
 @dataclass(frozen=True)
 class ServiceState:
     engine: Engine
-    feedback: FeedbackStore
+    store: Store
     clock: Callable[[], datetime]
+    verifier: ClientVerifier | None  # None: authentication is off (development)
+    shared: SharedState
 
 
 def state() -> ServiceState:

@@ -34,6 +34,7 @@ ISSUE_CODES = {
     413: "too-long",
     415: "not-supported",
     500: "exception",
+    503: "transient",
 }
 
 

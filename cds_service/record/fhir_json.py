@@ -54,7 +54,7 @@ def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | 
                 break
             for path, message in removed:
                 notes.append(f"{label}: element {path} ignored ({message})")
-        except (TypeError, ValueError) as error:  # model-level validators outside pydantic's error list
+        except (TypeError, ValueError, RecursionError) as error:  # model-level validators outside pydantic's errors
             notes.append(f"{label}: not valid FHIR ({type(error).__name__}); ignored")
             return None
     notes.append(f"{label}: could not be read as FHIR R4; ignored")

@@ -1,0 +1,160 @@
+"""The storage interface, its records, and what both database backends share."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping, Protocol, Sequence
+
+import orjson
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the write; feedback answers 503 so the client retries."""
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    received: int
+    stored: int  # new items; received - stored were repeats
+
+
+@dataclass(frozen=True)
+class StoredFeedback:
+    id: str
+    service_id: str
+    card: str
+    outcome: str
+    outcome_timestamp: str
+    accepted_suggestions: tuple[str, ...]
+    override_reason_system: str | None
+    override_reason_code: str | None
+    override_reason_display: str | None
+    user_comment: str | None
+    received_at: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One hook call: who asked, about whom, what was answered. No tokens, no clinical free text."""
+
+    at: datetime
+    service_id: str
+    hook: str
+    hook_instance: str | None
+    client_issuer: str | None
+    client_tenant: str | None
+    patient: str | None
+    status: int
+    outcome: str
+    latency_ms: float
+    cards: tuple[tuple[str, str], ...] = field(default=())  # (card uuid, topic code)
+
+
+@dataclass(frozen=True)
+class FeedbackReportRow:
+    topic: str
+    cards_issued: int
+    feedback: int
+    accepted: int
+    overridden: int
+    override_reasons: tuple[tuple[str, int], ...]  # (reason display or code, count), most frequent first
+
+    @property
+    def acceptance_rate(self) -> float | None:
+        return self.accepted / self.feedback if self.feedback else None
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.feedback if self.feedback else None
+
+
+class Store(Protocol):
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult: ...
+
+    def feedback_entries(self, service_id: str | None = None) -> list[StoredFeedback]: ...
+
+    def record_call(self, record: AuditRecord) -> None: ...
+
+    def audit_entries(self) -> list[AuditRecord]: ...
+
+    def feedback_report(self) -> list[FeedbackReportRow]: ...
+
+    def check(self) -> None:
+        """Raise StoreUnavailable when the database cannot be used (readiness)."""
+
+
+def feedback_key(service_id: str, item: Mapping[str, Any]) -> str:
+    """Identical feedback sent twice has the same key, so it is stored once."""
+    canonical = orjson.dumps({"service": service_id, "item": item}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def feedback_row(service_id: str, item: Mapping[str, Any], received_at: str) -> tuple[Any, ...]:
+    override = item.get("overrideReason") or {}
+    reason = override.get("reason") or {}
+    return (
+        feedback_key(service_id, item),
+        service_id,
+        item["card"],
+        item["outcome"],
+        item["outcomeTimestamp"],
+        orjson.dumps([s["id"] for s in item.get("acceptedSuggestions", ())]).decode(),
+        reason.get("system"),
+        reason.get("code"),
+        reason.get("display"),
+        override.get("userComment"),
+        received_at,
+    )
+
+
+def stored_feedback(row: Sequence[Any]) -> StoredFeedback:
+    return StoredFeedback(
+        id=row[0], service_id=row[1], card=row[2], outcome=row[3], outcome_timestamp=row[4],
+        accepted_suggestions=tuple(orjson.loads(row[5])), override_reason_system=row[6], override_reason_code=row[7],
+        override_reason_display=row[8], user_comment=row[9], received_at=str(row[10]),
+    )
+
+
+def audit_row(record: AuditRecord) -> tuple[Any, ...]:
+    return (
+        record.at.isoformat(), record.service_id, record.hook, record.hook_instance, record.client_issuer,
+        record.client_tenant, record.patient, record.status, record.outcome, round(record.latency_ms, 2),
+        orjson.dumps([topic for _, topic in record.cards]).decode(),
+    )
+
+
+def audit_record(row: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(
+        at=datetime.fromisoformat(str(row[0])), service_id=row[1], hook=row[2], hook_instance=row[3], client_issuer=row[4],
+        client_tenant=row[5], patient=row[6], status=row[7], outcome=row[8], latency_ms=float(row[9]),
+        cards=tuple(("", topic) for topic in orjson.loads(row[10])),
+    )
+
+
+# One query for both backends (standard SQL): per topic, cards issued and what feedback said of them.
+REPORT_QUERY = """
+SELECT c.topic, COUNT(DISTINCT c.uuid), COUNT(f.id),
+       SUM(CASE WHEN f.outcome = 'accepted' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN f.outcome = 'overridden' THEN 1 ELSE 0 END)
+FROM issued_card c LEFT JOIN feedback f ON f.card = c.uuid
+GROUP BY c.topic ORDER BY c.topic
+"""
+REASONS_QUERY = """
+SELECT c.topic, COALESCE(f.override_reason_display, f.override_reason_code, '(no reason given)'), COUNT(*)
+FROM feedback f JOIN issued_card c ON f.card = c.uuid
+WHERE f.outcome = 'overridden'
+GROUP BY c.topic, COALESCE(f.override_reason_display, f.override_reason_code, '(no reason given)')
+ORDER BY c.topic, COUNT(*) DESC
+"""
+
+
+def report_rows(counts: Sequence[Sequence[Any]], reasons: Sequence[Sequence[Any]]) -> list[FeedbackReportRow]:
+    by_topic: dict[str, list[tuple[str, int]]] = {}
+    for topic, reason, count in reasons:
+        by_topic.setdefault(topic, []).append((reason, int(count)))
+    return [
+        FeedbackReportRow(topic, int(issued), int(feedback), int(accepted or 0), int(overridden or 0), tuple(by_topic.get(topic, ())))
+        for topic, issued, feedback, accepted, overridden in counts
+    ]

@@ -1,0 +1,117 @@
+"""PostgreSQL store, for several replicas sharing one database. A connection pool per worker process."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any, Mapping, Sequence
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from . import migrations
+from .base import (
+    REASONS_QUERY,
+    REPORT_QUERY,
+    AuditRecord,
+    FeedbackReportRow,
+    SaveResult,
+    StoredFeedback,
+    StoreUnavailable,
+    audit_record,
+    audit_row,
+    feedback_row,
+    report_rows,
+    stored_feedback,
+)
+
+_MIGRATION_LOCK = 7_140_202_611  # pg_advisory_xact_lock key: one replica migrates at a time
+
+
+class PostgresStore:
+    def __init__(self, url: str, pool_size: int = 4):
+        self.url = url
+        self.pool_size = pool_size
+        self._pool: ConnectionPool | None = None
+        self._lock = threading.Lock()
+        self._migrate()
+
+    def _migrate(self) -> None:
+        try:
+            with psycopg.connect(self.url, connect_timeout=5) as connection, connection.transaction():
+                connection.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+                version = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+                for number, script in enumerate(migrations.POSTGRES[version:], start=version + 1):
+                    for statement in migrations.statements(script):
+                        connection.execute(statement)
+                    connection.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+        except psycopg.Error as error:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(error).__name__}") from None
+
+    def _pool_(self) -> ConnectionPool:
+        # Opened lazily, so a store created before gunicorn forks hands no pool threads to its workers.
+        with self._lock:
+            if self._pool is None:
+                self._pool = ConnectionPool(self.url, min_size=1, max_size=self.pool_size, timeout=5,
+                                            kwargs={"connect_timeout": 5}, open=True)
+            return self._pool
+
+    def _run(self, work):
+        try:
+            with self._pool_().connection() as connection:
+                with connection.transaction():
+                    return work(connection)
+        except (psycopg.Error, TimeoutError) as error:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(error).__name__}") from None
+
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult:
+        received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rows = [feedback_row(service_id, item, received_at) for item in items]
+
+        def insert(connection: psycopg.Connection) -> int:
+            stored = 0
+            for row in rows:
+                cursor = connection.execute(
+                    "INSERT INTO feedback VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING", row
+                )
+                stored += cursor.rowcount
+            return stored
+
+        return SaveResult(received=len(rows), stored=self._run(insert))
+
+    def record_call(self, record: AuditRecord) -> None:
+        def insert(connection: psycopg.Connection) -> None:
+            connection.execute(
+                "INSERT INTO audit (at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status,"
+                " outcome, latency_ms, card_topics) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                audit_row(record),
+            )
+            for uuid, topic in record.cards:
+                connection.execute(
+                    "INSERT INTO issued_card VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
+                    (uuid, topic, record.service_id, record.hook_instance, record.at.isoformat()),
+                )
+
+        self._run(insert)
+
+    def feedback_entries(self, service_id: str | None = None) -> list[StoredFeedback]:
+        def select(connection: psycopg.Connection) -> list[StoredFeedback]:
+            if service_id is None:
+                rows = connection.execute("SELECT * FROM feedback ORDER BY received_at, id").fetchall()
+            else:
+                rows = connection.execute("SELECT * FROM feedback WHERE service_id = %s ORDER BY received_at, id", (service_id,)).fetchall()
+            return [stored_feedback(row) for row in rows]
+
+        return self._run(select)
+
+    def audit_entries(self) -> list[AuditRecord]:
+        return self._run(lambda c: [audit_record(row) for row in c.execute(
+            "SELECT at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status, outcome,"
+            " latency_ms, card_topics FROM audit ORDER BY id").fetchall()])
+
+    def feedback_report(self) -> list[FeedbackReportRow]:
+        return self._run(lambda c: report_rows(c.execute(REPORT_QUERY).fetchall(), c.execute(REASONS_QUERY).fetchall()))
+
+    def check(self) -> None:
+        self._run(lambda c: c.execute("SELECT 1").fetchone())

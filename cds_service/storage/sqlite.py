@@ -1,0 +1,133 @@
+"""SQLite store: the embedded default. One connection per thread; WAL so readers do not block the writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import migrations
+from .base import (
+    REASONS_QUERY,
+    REPORT_QUERY,
+    AuditRecord,
+    FeedbackReportRow,
+    SaveResult,
+    StoredFeedback,
+    StoreUnavailable,
+    audit_record,
+    audit_row,
+    feedback_row,
+    report_rows,
+    stored_feedback,
+)
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    @classmethod
+    def from_url(cls, url: str) -> "SQLiteStore":
+        path = url.removeprefix("sqlite:///")
+        if not url.startswith("sqlite:///") or not path or path == ":memory:":
+            raise ValueError("CDS_DATABASE_URL must be sqlite:///path/to/file (a file: every worker shares it)")
+        return cls(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        connection.execute("PRAGMA busy_timeout=10000")
+        connection.execute("PRAGMA journal_mode=WAL")
+        return connection
+
+    def _connection(self) -> sqlite3.Connection:
+        # Opened lazily per thread, so a store created before gunicorn forks hands no connection to its workers.
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _migrate(self) -> None:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                for number, script in enumerate(migrations.SQLITE[version:], start=version + 1):
+                    for statement in migrations.statements(script):
+                        connection.execute(statement)
+                    connection.execute(f"PRAGMA user_version = {number}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.close()
+
+    def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            before = connection.total_changes
+            connection.executemany(statement, rows)
+            changed = connection.total_changes - before
+            connection.execute("COMMIT")
+            return changed
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise StoreUnavailable(f"SQLite write failed: {type(error).__name__}") from None
+
+    def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult:
+        received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rows = [feedback_row(service_id, item, received_at) for item in items]
+        stored = self._write("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return SaveResult(received=len(rows), stored=stored)
+
+    def record_call(self, record: AuditRecord) -> None:
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.execute(
+                "INSERT INTO audit (at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status,"
+                " outcome, latency_ms, card_topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                audit_row(record),
+            )
+            connection.executemany(
+                "INSERT OR IGNORE INTO issued_card VALUES (?, ?, ?, ?, ?)",
+                [(uuid, topic, record.service_id, record.hook_instance, record.at.isoformat()) for uuid, topic in record.cards],
+            )
+            connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise StoreUnavailable(f"SQLite write failed: {type(error).__name__}") from None
+
+    def feedback_entries(self, service_id: str | None = None) -> list[StoredFeedback]:
+        query, args = "SELECT * FROM feedback", ()
+        if service_id is not None:
+            query, args = query + " WHERE service_id = ?", (service_id,)
+        return [stored_feedback(row) for row in self._connection().execute(query + " ORDER BY received_at, id", args)]
+
+    def audit_entries(self) -> list[AuditRecord]:
+        rows = self._connection().execute(
+            "SELECT at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status, outcome,"
+            " latency_ms, card_topics FROM audit ORDER BY id"
+        )
+        return [audit_record(row) for row in rows]
+
+    def feedback_report(self) -> list[FeedbackReportRow]:
+        connection = self._connection()
+        return report_rows(connection.execute(REPORT_QUERY).fetchall(), connection.execute(REASONS_QUERY).fetchall())
+
+    def check(self) -> None:
+        try:
+            self._connection().execute("SELECT 1").fetchone()
+        except sqlite3.Error as error:
+            raise StoreUnavailable(f"SQLite unavailable: {type(error).__name__}") from None

@@ -1,0 +1,184 @@
+"""Verifying the JWT a CDS client sends on every call (CDS Hooks 2.0, "Trusting CDS Clients").
+
+Checks, in order: a bearer token; an asymmetric algorithm from the allowed list (never `none` or HMAC);
+`typ` JWT when present; an issuer on the allowlist; its key (from the issuer's JWKS, or the `jku` header
+when that URL is allowed for the issuer), refreshed once on an unknown `kid`; the signature; `aud` equal
+to the exact URL called; `exp` and `iat` with a small leeway and a bounded lifetime; the tenant when the
+issuer has one; and a `jti` never seen before (kept for the token's lifetime, shared across replicas).
+Any failure raises AuthFailure: the caller answers 401 with no detail and logs the reason with the
+claims, never the token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import jwt
+import requests
+
+from .issuers import TrustedIssuer
+from .shared import SharedState
+
+log = logging.getLogger("cds_service.auth")
+
+_SYMMETRIC = {"HS256", "HS384", "HS512"}
+_JWKS_TTL = 3600
+_JWKS_REFRESH_INTERVAL = 30  # at most one refetch per key set per 30 s: unknown kids cannot flood the issuer
+_JWKS_MAX_BYTES = 1_000_000
+
+
+class AuthFailure(Exception):
+    def __init__(self, reason: str, claims: Mapping[str, Any] | None = None, header: Mapping[str, Any] | None = None):
+        self.reason = reason
+        self.claims = dict(claims or {})
+        self.header = dict(header or {})
+        super().__init__(reason)
+
+    def log_fields(self) -> dict[str, Any]:
+        """What may be logged: the reason, header fields and claims. Never the token."""
+        claims = {k: self.claims.get(k) for k in ("iss", "sub", "aud", "tenant", "jti", "iat", "exp") if k in self.claims}
+        header = {k: self.header.get(k) for k in ("alg", "kid", "jku", "typ") if k in self.header}
+        return {"reason": self.reason, **header, **claims}
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    issuer: str
+    tenant: str | None
+    subject: str | None
+
+
+class ClientVerifier:
+    def __init__(
+        self,
+        issuers: Mapping[str, TrustedIssuer],
+        state: SharedState,
+        algorithms: tuple[str, ...],
+        leeway_seconds: int,
+        max_lifetime_seconds: int,
+        clock=time.time,
+    ):
+        unsafe = [a for a in algorithms if a.upper() in _SYMMETRIC or a.lower() == "none"]
+        if unsafe:
+            raise ValueError(f"CDS_JWT_ALGORITHMS may not include {unsafe}: only asymmetric algorithms")
+        self.issuers = dict(issuers)
+        self.state = state
+        self.algorithms = algorithms
+        self.leeway = leeway_seconds
+        self.max_lifetime = max_lifetime_seconds
+        self.clock = clock
+
+    def verify(self, authorization: str | None, audience: str) -> ClientIdentity:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise AuthFailure("no bearer token")
+        token = authorization[len("Bearer "):].strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthFailure("malformed token") from None
+        alg = header.get("alg")
+        if alg not in self.algorithms:
+            raise AuthFailure(f"algorithm {alg!r} not allowed", unverified, header)
+        if header.get("typ") not in (None, "JWT", "jwt"):
+            raise AuthFailure("typ is not JWT", unverified, header)
+        issuer = self.issuers.get(unverified.get("iss"))  # type: ignore[arg-type]
+        if issuer is None:
+            raise AuthFailure("issuer not trusted", unverified, header)
+        key = self._key(issuer, header, unverified)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=issuer.iss,
+                leeway=self.leeway,
+                options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthFailure("expired", unverified, header) from None
+        except jwt.InvalidAudienceError:
+            raise AuthFailure("audience is not the URL called", unverified, header) from None
+        except jwt.ImmatureSignatureError:
+            raise AuthFailure("issued in the future", unverified, header) from None
+        except jwt.MissingRequiredClaimError as error:
+            raise AuthFailure(f"missing claim {error.claim}", unverified, header) from None
+        except jwt.PyJWTError as error:
+            raise AuthFailure(f"invalid token ({type(error).__name__})", unverified, header) from None
+        now = self.clock()
+        if claims["exp"] - claims["iat"] > self.max_lifetime:
+            raise AuthFailure("token lifetime too long", claims, header)
+        if issuer.tenant is not None and claims.get("tenant") != issuer.tenant:
+            raise AuthFailure("tenant does not match the issuer's", claims, header)
+        ttl = int(claims["exp"] - now + self.leeway) + 1
+        if not self.state.add_if_absent(f"jti:{issuer.iss}:{claims['jti']}", ttl):
+            raise AuthFailure("jti replayed", claims, header)
+        return ClientIdentity(issuer.iss, claims.get("tenant"), claims.get("sub"))
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _key(self, issuer: TrustedIssuer, header: Mapping[str, Any], claims: Mapping[str, Any]) -> Any:
+        jku = header.get("jku")
+        if issuer.jwks_file is not None:
+            source = issuer.jwks_file  # keys configured out of band: they decide, whatever jku says
+        elif jku is not None:
+            if jku not in issuer.allowed_jku and jku != issuer.jwks_url:
+                raise AuthFailure("jku not allowed for this issuer", claims, header)
+            source = jku
+        elif issuer.jwks_url is not None:
+            source = issuer.jwks_url
+        else:
+            raise AuthFailure("no jku header and no key set configured", claims, header)
+        kid = header.get("kid")
+        keys = self._key_set(source, refresh=False)
+        key = _pick(keys, kid)
+        if key is None and self.state.add_if_absent(f"jwks-refresh:{source}", _JWKS_REFRESH_INTERVAL):
+            keys = self._key_set(source, refresh=True)
+            key = _pick(keys, kid)
+        if key is None:
+            raise AuthFailure("no key for kid", claims, header)
+        return key
+
+    def _key_set(self, source: str, refresh: bool) -> jwt.PyJWKSet:
+        cached = None if refresh else self.state.get(f"jwks:{source}")
+        raw = cached if cached is not None else self._fetch(source)
+        if cached is None:
+            self.state.set(f"jwks:{source}", raw, _JWKS_TTL)
+        try:
+            return jwt.PyJWKSet.from_dict(json.loads(raw))
+        except (ValueError, jwt.PyJWTError):
+            raise AuthFailure("the issuer's key set is unreadable") from None
+
+    def _fetch(self, source: str) -> bytes:
+        if not source.startswith("https://"):
+            try:
+                return Path(source).read_bytes()
+            except OSError:
+                raise AuthFailure("the issuer's key file is unreadable") from None
+        if urlsplit(source).scheme != "https":
+            raise AuthFailure("key set URL is not https")
+        try:
+            with requests.get(source, timeout=3, allow_redirects=False, stream=True) as response:
+                if response.status_code != 200:
+                    raise AuthFailure(f"key set fetch answered HTTP {response.status_code}")
+                body = response.raw.read(_JWKS_MAX_BYTES + 1, decode_content=True)
+        except requests.RequestException:
+            raise AuthFailure("key set could not be fetched") from None
+        if len(body) > _JWKS_MAX_BYTES:
+            raise AuthFailure("key set too large")
+        return body
+
+
+def _pick(keys: jwt.PyJWKSet, kid: str | None) -> Any:
+    """The signing key with this kid (kids may contain '+' and '='); the only key when no kid is given."""
+    candidates = [k for k in keys.keys if k.public_key_use in (None, "sig")]
+    if kid is None:
+        return candidates[0].key if len(candidates) == 1 else None
+    return next((k.key for k in candidates if k.key_id == kid), None)

@@ -1,0 +1,59 @@
+"""An audit record per hook call, and the feedback report by card topic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from cds_service.storage import open_store
+from support import ROOT, hook_request, load_scenario, service_url
+
+
+def test_every_hook_call_is_audited_without_tokens_or_free_text(make_app, settings):
+    scenario = load_scenario("inadequate-with-mild-drosd")
+    client = make_app(now=scenario.evaluate_at).test_client()
+    body = hook_request(scenario)
+    body["fhirAuthorization"] = {"access_token": "secret-token-123", "token_type": "Bearer"}
+    cards = client.post(service_url("patient-view"), json=body).get_json()["cards"]
+    client.post(service_url("patient-view"), json={"hook": "patient-view"})  # a bad call is audited too
+    store = open_store(settings.database_url)
+    first, second = store.audit_entries()
+    assert (first.service_id, first.hook, first.hook_instance, first.patient, first.status, first.outcome) == (
+        "dupilumab-next-line-patient-view", "patient-view", body["hookInstance"], scenario.patient_id, 200, "ok")
+    assert [topic for _, topic in first.cards] == [c["source"]["topic"]["code"] for c in cards]
+    assert (second.status, second.outcome) == (400, "invalid")
+    database = settings.database_url.removeprefix("sqlite:///")
+    raw = open(database, "rb").read()
+    assert b"secret-token-123" not in raw
+    assert cards[0]["detail"][:40].encode() not in raw  # no clinical text in the store
+
+
+def test_the_feedback_report_gives_rates_and_reasons_by_topic(make_app, settings):
+    scenario = load_scenario("inadequate-with-mild-drosd")
+    client = make_app(now=scenario.evaluate_at).test_client()
+    calls = [client.post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"] for _ in range(3)]
+    inadequate = [cards[0] for cards in calls]
+    ocular = [cards[1] for cards in calls]
+    feedback = [
+        {"card": inadequate[0]["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": inadequate[0]["suggestions"][0]["uuid"]}],
+         "outcomeTimestamp": "2025-09-01T12:10:00Z"},
+        {"card": inadequate[1]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2025-09-01T12:11:00Z",
+         "overrideReason": {"reason": inadequate[1]["overrideReasons"][2]}},
+        {"card": ocular[0]["uuid"], "outcome": "overridden", "outcomeTimestamp": "2025-09-01T12:12:00Z",
+         "overrideReason": {"reason": ocular[0]["overrideReasons"][0], "userComment": "seen by ophthalmology"}},
+    ]
+    assert client.post(service_url("patient-view") + "/feedback", json={"feedback": feedback}).status_code == 200
+    result = subprocess.run([sys.executable, "-m", "cds_service", "feedback", "report", "--json"], cwd=ROOT,
+                            capture_output=True, text=True, env={"CDS_DATABASE_URL": settings.database_url, "PATH": ""}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = {row["topic"]: row for row in json.loads(result.stdout)}
+    failure = report["dupilumab-inadequate-response"]
+    assert (failure["cards_issued"], failure["feedback"], failure["accepted"], failure["overridden"]) == (3, 2, 1, 1)
+    assert failure["acceptance_rate"] == 0.5
+    assert failure["override_reasons"] == [{"reason": "Next-line therapy already planned", "count": 1}]
+    eye = report["dupilumab-ocular-surface-disease"]
+    assert eye["override_rate"] == 1.0 and eye["override_reasons"][0]["reason"] == "Eye disease already managed with ophthalmology"
+    table = subprocess.run([sys.executable, "-m", "cds_service", "feedback", "report"], cwd=ROOT, capture_output=True,
+                           text=True, env={"CDS_DATABASE_URL": settings.database_url, "PATH": ""}, timeout=60)
+    assert "dupilumab-inadequate-response" in table.stdout and "50%" in table.stdout
