@@ -108,3 +108,25 @@ def test_the_server_stops_cleanly_on_sigterm(server):
     output = process.stdout.read().decode()
     assert "Traceback" not in output
     assert "Bearer" not in output and "access_token" not in output
+
+
+def test_the_readme_quick_start_serves_discovery_without_a_token():
+    """`./scripts/serve` is the README's first command: it must answer a newcomer's curl."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    process = subprocess.Popen([str(ROOT / "scripts" / "serve"), "--port", str(port)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "scripts/serve did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0].decode()
+    assert "AUTHENTICATION IS OFF" in output
