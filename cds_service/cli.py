@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,7 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate.add_argument("request", help="path to a hook request JSON file, or - for stdin")
     evaluate.add_argument("--service", help="service id (default: the service for the request's hook)")
     evaluate.add_argument("--now", type=_instant, help="evaluate as of this ISO date-time (default: now), for reproducible runs")
-    evaluate.add_argument("--explain", action="store_true", help="also print the reasoning and data notes to stderr")
+    evaluate.add_argument("--explain", action="store_true",
+                          help="also validate the resources read and print the reasoning and every data note to stderr")
 
     fixtures = commands.add_parser("fixtures", help="the fixture patients of fhir_fixtures/")
     fixture_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)
@@ -138,6 +140,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     if service is None:
         _print(operation_outcome(400, "no service for this request; name one with --service " + ", ".join(SERVICES_BY_ID)))
         return EXIT_INVALID
+    if args.explain:
+        settings = replace(settings, validate_resources=True)
     engine = Engine.from_settings(settings)
     try:
         request = parse_hook_request(body, service.hook)

@@ -11,11 +11,10 @@ lacks; the caller answers 412.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from dataclasses import replace
 
 from .assess.findings import Assessment, Finding, FindingKind, assess_patient
 from .assess.orders import OrderFocus, orders_in_focus
@@ -24,6 +23,7 @@ from .assess.response import ResponseAssessment
 from .cards.model import Card
 from .cards.render import CardContext, render_finding, render_monitoring, render_safety
 from .gather.fhir_server import FhirServerReader
+from .patient_cache import CachedPatient, PatientCache, patient_key
 from .gather.prefetch import GatheredData, read_prefetch
 from .hooks.catalog import ORDER_HOOKS, ServiceDefinition
 from .hooks.validation import HookRequest
@@ -33,7 +33,7 @@ from .recommend.ranking import rank_next_line_options, screen_context
 from .recommend.safety import screen_agent
 from .record.fhir_json import warm_up
 from .record.model import DataUnavailable, PatientRecord
-from .record.normalise import build_patient_record
+from .record.normalise import build_patient_record, read_draft_orders
 from .settings import Settings
 
 __all__ = ["DataUnavailable", "Engine", "HookOutcome", "evaluate_hook"]
@@ -46,12 +46,13 @@ class Engine:
     settings: Settings
     knowledge: Knowledge
     fhir: FhirServerReader
+    patients: PatientCache
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Engine":
         local_codes = tuple(sorted(settings.score_codes.items()))
         warm_up()
-        return cls(settings, load_knowledge(local_codes), FhirServerReader(settings))
+        return cls(settings, load_knowledge(local_codes), FhirServerReader(settings), PatientCache(settings.patient_cache_resources))
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,13 @@ def evaluate_hook(
     request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime, deadline: float | None = None
 ) -> HookOutcome:
     """`deadline` (time.monotonic()) bounds reading the FHIR server; by default the configured budget from now."""
+    key = patient_key(request.prefetch, request.patient_id, now.date(), engine.settings.validate_resources)
+    cached = engine.patients.get(key)
+    if cached is not None:  # the same prefetch and day as a recent call: its record and assessment still hold
+        return _decide(cached.gathered, request, service, engine, now, key, cached)
     gathered = read_prefetch(request.prefetch, service.prefetch)
     try:
-        return _decide(gathered, request, service, engine, now)
+        return _decide(gathered, request, service, engine, now, key)
     except DataUnavailable:
         # Prefetch lacks what the conclusion needs: read it from the FHIR server, then decide again.
         # What still cannot be read raises DataUnavailable again, with the reason, for a 412.
@@ -80,27 +85,45 @@ def evaluate_hook(
         else:
             for section in gathered.unavailable:
                 gathered.unavailable[section] += f"; {refusal}"
-        return _decide(gathered, request, service, engine, now)
+        return _decide(gathered, request, service, engine, now, None)  # data from the server: not cached
 
 
-def _decide(gathered: GatheredData, request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime) -> HookOutcome:
+def _decide(
+    gathered: GatheredData,
+    request: HookRequest,
+    service: ServiceDefinition,
+    engine: Engine,
+    now: datetime,
+    key: bytes | None,
+    cached: CachedPatient | None = None,
+) -> HookOutcome:
     knowledge = engine.knowledge
     context = request.context
-    record = build_patient_record(
+    today = now.date()
+    base = cached.record if cached else build_patient_record(
         request.patient_id,
         gathered.resources,
         gathered.unavailable,
         knowledge.concepts,
-        draft_orders=context.get("draftOrders"),
-        selections=context.get("selections") if service.hook == "order-select" else None,
         notes=gathered.notes,
+        validate=engine.settings.validate_resources,
     )
+    orders = read_draft_orders(
+        request.patient_id, knowledge.concepts, gathered.resources, context.get("draftOrders"),
+        context.get("selections") if service.hook == "order-select" else None,
+    )
+    record = replace(base, draft_orders=orders)
     focus = orders_in_focus(record, knowledge)
     if service.hook in ORDER_HOOKS and not focus:
         return HookOutcome({"cards": []}, record, None)
 
-    today = now.date()
-    assessment = assess_patient(record, today, knowledge)
+    if cached is None:
+        # Only what draft orders may reference is kept of the raw data (their Medication resources).
+        kept = GatheredData(resources={"Medication": gathered.resources.get("Medication", [])})
+        weight = sum(map(len, gathered.resources.values()))
+        cached = CachedPatient(base, assess_patient(base, today, knowledge), weight, kept)
+        engine.patients.put(key, cached)
+    assessment = cached.assessment
     card_context = CardContext(
         hook=service.hook,
         hook_instance=request.hook_instance,
@@ -113,50 +136,53 @@ def _decide(gathered: GatheredData, request: HookRequest, service: ServiceDefini
         source_label=engine.settings.source_label,
     )
     if service.hook in ORDER_HOOKS:
-        cards = _order_cards(record, assessment, focus, card_context, engine)
+        cards = _order_cards(record, cached, focus, card_context, engine)
     else:
-        cards = _finding_cards(record, assessment, card_context, engine)
+        cards = _finding_cards(record, cached, card_context, engine)
     return HookOutcome({"cards": [c.to_json() for c in cards]}, record, assessment)
 
 
 def _finding_cards(
-    record: PatientRecord, assessment: Assessment, context: CardContext, engine: Engine, dupilumab_orders: tuple = ()
+    record: PatientRecord, cached: CachedPatient, context: CardContext, engine: Engine, dupilumab_orders: tuple = ()
 ) -> list[Card]:
     """One card per finding; the primary one carries the ranked switch suggestions when it calls for a switch."""
     knowledge = engine.knowledge
+    assessment = cached.assessment
+    region = engine.settings.region
     cards = []
     for index, finding in enumerate(assessment.findings):
         plan, gaps = None, ()
         if index == 0 and finding.leads_to_switch:
-            plan = rank_next_line_options(assessment, knowledge, engine.settings.region)
+            plan = cached.memo(("plan", region), lambda: rank_next_line_options(assessment, knowledge, region))
             first = plan.suggested()[0].option.id if plan.suggested() else None
-            gaps = missing_baseline_tests(first, record, assessment.patient, knowledge) if first else ()  # type: ignore[arg-type]
+            if first:
+                gaps = cached.memo(("missing", first), lambda: missing_baseline_tests(first, record, assessment.patient, knowledge))  # type: ignore[arg-type]
         cards.append(
             render_finding(finding, assessment, plan, context, knowledge, dupilumab_orders=dupilumab_orders, baseline_gaps=gaps)
         )
     return cards
 
 
-def _order_cards(
-    record: PatientRecord, assessment: Assessment, focus: OrderFocus, context: CardContext, engine: Engine
-) -> list[Card]:
+def _order_cards(record: PatientRecord, cached: CachedPatient, focus: OrderFocus, context: CardContext, engine: Engine) -> list[Card]:
     """Order hooks: a dupilumab order meets the findings; a next-line agent meets its safety screen,
     its baseline tests, and the pitfalls of switching (too early, manageable eye disease)."""
     knowledge = engine.knowledge
+    assessment = cached.assessment
+    region = engine.settings.region
     if not assessment.diagnosis:
         return []  # the advice is about atopic dermatitis; an agent ordered for something else is not ours to screen
     cards: list[Card] = []
     if focus.next_line:
-        patient = assessment.patient or patient_factors(record, context.today, knowledge)
+        patient = assessment.patient or cached.memo("patient", lambda: patient_factors(record, context.today, knowledge))
         with_patient = replace(assessment, patient=patient)
         for drafted in focus.next_line:
             flags = screen_agent(drafted.agent, patient, screen_context(assessment, drafted.order.dose_mg), knowledge)
             if flags:
-                plan = rank_next_line_options(with_patient, knowledge, engine.settings.region)
+                plan = cached.memo(("plan", region), lambda: rank_next_line_options(with_patient, knowledge, region))
                 cards.append(render_safety(drafted, flags, plan, context, knowledge))
             if any(f.contraindicated for f in flags):
                 continue  # baseline tests are for starting the agent; it should not be started
-            missing = missing_baseline_tests(drafted.agent, record, patient, knowledge)
+            missing = cached.memo(("missing", drafted.agent), lambda: missing_baseline_tests(drafted.agent, record, patient, knowledge))
             if missing:
                 cards.append(render_monitoring(drafted, missing, context, knowledge))
         for finding in assessment.findings:
@@ -166,7 +192,7 @@ def _order_cards(
                 cards.append(render_finding(finding, assessment, None, context, knowledge, switch_drafted=True))
         cards += _switch_too_early(assessment, context, knowledge)
     if focus.dupilumab:
-        cards += _finding_cards(record, assessment, context, engine, dupilumab_orders=focus.dupilumab)
+        cards += _finding_cards(record, cached, context, engine, dupilumab_orders=focus.dupilumab)
     return cards
 
 

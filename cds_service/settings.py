@@ -58,6 +58,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_FHIR_MAX_RESOURCES": ("20000", "Most resources read per query."),
     "CDS_FHIR_MAX_RESPONSE_BYTES": ("20000000", "Largest FHIR server response read."),
     "CDS_FHIR_CONCURRENCY": ("8", "Concurrent FHIR queries per worker process."),
+    "CDS_VALIDATE_RESOURCES": (
+        "off",
+        "`read`: also validate every resource the rules read against the FHIR R4 models and note each defect "
+        "(slower; for diagnosing a client). `off`: the readers type-check each element they read.",
+    ),
+    "CDS_PATIENT_CACHE_RESOURCES": (
+        "50000",
+        "Resources of recent patients each worker keeps, so repeated hook calls with the same prefetch "
+        "(order-select on every order picked) reuse the record and assessment. 0 turns it off.",
+    ),
+    "CDS_BENCH_ECHO": ("false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
     "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
     "CDS_PORT": ("8080", "Port `cds-service serve` binds to."),
@@ -96,6 +107,9 @@ class Settings:
     fhir_max_resources: int
     fhir_max_response_bytes: int
     fhir_concurrency: int
+    validate_resources: bool
+    patient_cache_resources: int
+    bench_echo: bool
     log_level: str
     host: str
     port: int
@@ -134,6 +148,9 @@ class Settings:
             "fhir_max_resources": _positive_int(raw("CDS_FHIR_MAX_RESOURCES"), "CDS_FHIR_MAX_RESOURCES"),
             "fhir_max_response_bytes": _positive_int(raw("CDS_FHIR_MAX_RESPONSE_BYTES"), "CDS_FHIR_MAX_RESPONSE_BYTES"),
             "fhir_concurrency": _positive_int(raw("CDS_FHIR_CONCURRENCY"), "CDS_FHIR_CONCURRENCY"),
+            "validate_resources": _choice(raw("CDS_VALIDATE_RESOURCES"), "CDS_VALIDATE_RESOURCES", {"off": False, "read": True}),
+            "patient_cache_resources": _count(raw("CDS_PATIENT_CACHE_RESOURCES"), "CDS_PATIENT_CACHE_RESOURCES"),
+            "bench_echo": _flag(raw("CDS_BENCH_ECHO"), "CDS_BENCH_ECHO"),
             "log_level": raw("CDS_LOG_LEVEL").upper(),
             "host": raw("CDS_HOST"),
             "port": _positive_int(raw("CDS_PORT"), "CDS_PORT"),
@@ -155,6 +172,12 @@ def _positive_int(value: str, name: str) -> int:
     return number
 
 
+def _choice(value: str, name: str, choices: Mapping[str, object]) -> object:
+    if value.lower() not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return choices[value.lower()]
+
+
 def _auth(value: str) -> bool:
     if value.lower() not in {"required", "off"}:
         raise SettingsError(f"CDS_AUTH must be required or off, got {value!r}")
@@ -168,6 +191,16 @@ def _flag(value: str, name: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise SettingsError(f"{name} must be true or false, got {value!r}")
+
+
+def _count(value: str, name: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise SettingsError(f"{name} must not be negative, got {number}")
+    return number
 
 
 def _region(value: str) -> str:

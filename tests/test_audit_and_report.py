@@ -12,11 +12,13 @@ from support import ROOT, hook_request, load_scenario, service_url
 
 def test_every_hook_call_is_audited_without_tokens_or_free_text(make_app, settings):
     scenario = load_scenario("inadequate-with-mild-drosd")
-    client = make_app(now=scenario.evaluate_at).test_client()
+    app = make_app(now=scenario.evaluate_at)
+    client = app.test_client()
     body = hook_request(scenario)
     body["fhirAuthorization"] = {"access_token": "secret-token-123", "token_type": "Bearer"}
     cards = client.post(service_url("patient-view"), json=body).get_json()["cards"]
     client.post(service_url("patient-view"), json={"hook": "patient-view"})  # a bad call is audited too
+    app.extensions["cds_service"].audit.flush()
     store = open_store(settings.database_url)
     first, second = store.audit_entries()
     assert (first.service_id, first.hook, first.hook_instance, first.patient, first.status, first.outcome) == (
@@ -31,7 +33,8 @@ def test_every_hook_call_is_audited_without_tokens_or_free_text(make_app, settin
 
 def test_the_feedback_report_gives_rates_and_reasons_by_topic(make_app, settings):
     scenario = load_scenario("inadequate-with-mild-drosd")
-    client = make_app(now=scenario.evaluate_at).test_client()
+    app = make_app(now=scenario.evaluate_at)
+    client = app.test_client()
     calls = [client.post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"] for _ in range(3)]
     inadequate = [cards[0] for cards in calls]
     ocular = [cards[1] for cards in calls]
@@ -44,6 +47,7 @@ def test_the_feedback_report_gives_rates_and_reasons_by_topic(make_app, settings
          "overrideReason": {"reason": ocular[0]["overrideReasons"][0], "userComment": "seen by ophthalmology"}},
     ]
     assert client.post(service_url("patient-view") + "/feedback", json={"feedback": feedback}).status_code == 200
+    app.extensions["cds_service"].audit.flush()
     result = subprocess.run([sys.executable, "-m", "cds_service", "feedback", "report", "--json"], cwd=ROOT,
                             capture_output=True, text=True, env={"CDS_DATABASE_URL": settings.database_url, "PATH": ""}, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -85,3 +85,25 @@ def test_any_json_body_to_any_endpoint_never_answers_500(body):
 def test_odd_bytes_never_answer_500(raw):
     response = _app().test_client().post(service_url("patient-view"), data=raw, content_type="application/json")
     assert response.status_code == 400
+
+
+@given(context=st.fixed_dictionaries({}, optional={
+    "userId": st.sampled_from(["Practitioner/1", "Device/1", "", 7]), "patientId": st.sampled_from(["p-1", "p 1", "", None]),
+    "encounterId": st.sampled_from(["e1", {"x": 1}]), "selections": st.lists(st.sampled_from(["MedicationRequest/a", "bad", 1]), max_size=2),
+    "draftOrders": st.sampled_from([{"resourceType": "Bundle"}, {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "X"}}]},
+                                    {"resourceType": "Patient"}, [], {"resourceType": "Bundle", "entry": [{}]}]),
+}))
+@settings(max_examples=300, deadline=None)
+def test_the_compiled_and_the_reference_validators_agree(context):
+    """Valid requests are only checked by the compiled validators: they must accept exactly what the reference accepts."""
+    import fastjsonschema
+
+    from cds_service.hooks.validation import _compiled, _validators
+
+    for name in ("context-patient-view.schema.json", "context-order-select.schema.json", "context-order-sign.schema.json"):
+        try:
+            _compiled()[name](context)
+            fast = True
+        except fastjsonschema.JsonSchemaException:
+            fast = False
+        assert fast == _validators()[name].is_valid(context), (name, context)

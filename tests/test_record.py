@@ -1,4 +1,5 @@
-"""Normalising real-world FHIR: malformed or unknown optional elements are tolerated and noted."""
+"""Normalising real-world FHIR: malformed or unknown optional elements are tolerated and noted
+(here with model validation on, as `CDS_VALIDATE_RESOURCES=read` and `evaluate --explain` run it)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def build(resources, patient_id="p"):
     by_type: dict[str, list] = {}
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    return build_patient_record(patient_id, by_type, {}, KNOWLEDGE.concepts)
+    return build_patient_record(patient_id, by_type, {}, KNOWLEDGE.concepts, validate=True)
 
 
 def sandbox_request(**changes):
@@ -87,3 +88,12 @@ def test_entered_in_error_records_are_dropped_with_a_note():
     record = build([sandbox_request(status="entered-in-error")])
     assert record.medications == ()
     assert any("entered in error" in n for n in record.notes)
+
+
+def test_without_model_validation_malformed_elements_are_still_tolerated():
+    resource = sandbox_request(authoredOn={"not": "a date"}, status=["active"], dosageInstruction="daily",
+                               dispenseRequest={"validityPeriod": "soon"}, statusReason=7)
+    record = build_patient_record("p", {"MedicationRequest": [resource]}, {}, KNOWLEDGE.concepts)
+    (use,) = record.medications
+    assert use.start is None and use.status is None
+    assert any("start is not a FHIR date" in n for n in record.notes)

@@ -24,7 +24,8 @@ PUBLIC = "https://cds.example.org"  # what the load balancer exposes; the tokens
 
 
 def test_the_postgresql_store_migrates_once_and_keeps_feedback_idempotent(make_app, postgres_url):
-    client = make_app(CDS_DATABASE_URL=postgres_url).test_client()
+    app = make_app(CDS_DATABASE_URL=postgres_url)
+    client = app.test_client()
     make_app(CDS_DATABASE_URL=postgres_url)  # a second replica starting: migrations are not applied twice
     with psycopg.connect(postgres_url) as connection:
         assert [r[0] for r in connection.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
@@ -34,6 +35,7 @@ def test_the_postgresql_store_migrates_once_and_keeps_feedback_idempotent(make_a
     assert client.post(url, json=feedback).get_json() == {"received": 2, "stored": 0}
     scenario = load_scenario("ad-primary-nonresponse-adult")
     assert client.post(service_url("patient-view"), json=hook_request(scenario)).status_code == 200
+    app.extensions["cds_service"].audit.flush()
     store = open_store(postgres_url)
     assert len(store.feedback_entries()) == 2
     assert store.audit_entries()[-1].cards[0][1] == "dupilumab-inadequate-response"

@@ -101,10 +101,12 @@ def test_feedback_over_http_is_stored_once(server):
     assert len(open_store(f"sqlite:///{database}").feedback_entries("dupilumab-next-line-order-select")) == 2
 
 
-def test_the_server_stops_cleanly_on_sigterm(server):
-    base, _, process = server
+def test_the_server_stops_cleanly_on_sigterm_and_keeps_every_audit_record(server):
+    base, database, process = server
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+    audited = {r.hook_instance for r in open_store(f"sqlite:///{database}").audit_entries()}
+    assert load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")["hookInstance"] in audited
     output = process.stdout.read().decode()
     assert "Traceback" not in output
     assert "Bearer" not in output and "access_token" not in output

@@ -11,6 +11,7 @@ from flask import Flask
 from ..pipeline import Engine
 from ..settings import Settings
 from ..storage import Store, open_store
+from ..storage.audit import AuditWriter
 from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
@@ -52,15 +53,19 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         log.warning(_AUTH_OFF_WARNING)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    store = store or open_store(settings.database_url)
     app.extensions["cds_service"] = ServiceState(
         engine=Engine.from_settings(settings),
-        store=store or open_store(settings.database_url),
+        store=store,
+        audit=AuditWriter(store),
         clock=clock,
         verifier=verifier,
         shared=shared,
     )
     auth.install(app)
     app.register_blueprint(routes.blueprint)
+    if settings.bench_echo:
+        app.register_blueprint(routes.bench_blueprint)
     errors.install(app)
     install_cors(app, settings.cors_origins)
     return app

@@ -23,6 +23,7 @@ from .state import state
 
 log = logging.getLogger("cds_service.http")
 blueprint = Blueprint("cds_hooks", __name__)
+bench_blueprint = Blueprint("bench", __name__)  # only with CDS_BENCH_ECHO=true
 
 _JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -97,7 +98,8 @@ def feedback(service_id: str) -> Response:
 
 
 def _audit(status: int, elapsed_ms: float) -> None:
-    """One audit record per hook call: no tokens, no clinical free text. A failed write never costs the answer."""
+    """One audit record per hook call: no tokens, no clinical free text. Written in the background
+    (storage/audit.py): a slow or failed write never costs the answer."""
     client = g.get("client")
     service_id = (request.view_args or {}).get("service_id", "")
     service = SERVICES_BY_ID.get(service_id)
@@ -114,10 +116,7 @@ def _audit(status: int, elapsed_ms: float) -> None:
         latency_ms=elapsed_ms,
         cards=g.get("issued", ()),
     )
-    try:
-        state().store.record_call(record)
-    except StoreUnavailable:
-        log.error("audit record for hookInstance %s could not be written", record.hook_instance)
+    state().audit.record(record)
 
 
 def _service(service_id: str) -> ServiceDefinition:
@@ -136,24 +135,10 @@ def _json_body() -> Any:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidRequest([Problem("", f"body is not valid JSON ({error.msg} at position {error.pos})")]) from None
-    if json_depth_exceeds(body, MAX_JSON_DEPTH):
-        raise InvalidRequest([Problem("", f"body is nested deeper than {MAX_JSON_DEPTH} levels")])
     return body
 
 
-# Real CDS Hooks requests nest about 20 deep (request > prefetch > Bundle > entry > resource > elements);
-# far deeper structures only serve to exhaust recursion in FHIR model validation.
-MAX_JSON_DEPTH = 64
-
-
-def json_depth_exceeds(document: Any, limit: int) -> bool:
-    stack = [(document, 1)] if isinstance(document, (dict, list)) else []
-    while stack:
-        value, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = value.values() if isinstance(value, dict) else value
-        for child in children:
-            if isinstance(child, (dict, list)):
-                stack.append((child, depth + 1))
-    return False
+@bench_blueprint.post("/bench/echo")
+def echo() -> Response:
+    """The benchmark's baseline: parse the body and return it, on the same server and stack."""
+    return json_response(_json_body())

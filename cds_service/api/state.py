@@ -10,6 +10,7 @@ from flask import current_app
 
 from ..pipeline import Engine
 from ..storage import Store
+from ..storage.audit import AuditWriter
 from ..trust import ClientVerifier
 from ..trust.shared import SharedState
 
@@ -18,6 +19,7 @@ from ..trust.shared import SharedState
 class ServiceState:
     engine: Engine
     store: Store
+    audit: AuditWriter
     clock: Callable[[], datetime]
     verifier: ClientVerifier | None  # None: authentication is off (development)
     shared: SharedState

@@ -82,17 +82,18 @@ def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> str 
         raise InvalidRequest([Problem(f"{where}.entry", "must be an array")])
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(kind, str):
             data.notes.append(f"{where}.entry[{index}] has no resource; skipped")
             continue
-        search = entry.get("search")
-        if resource["resourceType"] == "OperationOutcome":
-            if isinstance(search, dict) and search.get("mode") == "outcome":
-                data.notes.append(f"{where}: server said: {_outcome_text(resource)}")
-            else:
-                data.notes.append(f"{where}.entry[{index}] is an OperationOutcome; skipped")
+        if kind != "OperationOutcome":
+            data.resources.setdefault(kind, []).append(resource)
             continue
-        data.add(resource)
+        search = entry.get("search")
+        if isinstance(search, dict) and search.get("mode") == "outcome":
+            data.notes.append(f"{where}: server said: {_outcome_text(resource)}")
+        else:
+            data.notes.append(f"{where}.entry[{index}] is an OperationOutcome; skipped")
     links = bundle.get("link", [])
     if isinstance(links, list):
         for link in links:

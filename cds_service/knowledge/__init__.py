@@ -7,7 +7,7 @@ A file that names an unknown source, status or system fails loudly at start-up, 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
@@ -165,6 +165,17 @@ class Knowledge:
     lab_lookback_days: int
     monitoring: Mapping[str, AgentMonitoring]
     baseline_tests: Mapping[str, BaselineTest]
+    _rules_by_agent: Mapping[str, tuple[SafetyRule, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_agent: dict[str, list[SafetyRule]] = {}
+        for rule in self.safety_rules:
+            for agent in rule.agents:
+                by_agent.setdefault(agent, []).append(rule)
+        object.__setattr__(self, "_rules_by_agent", {agent: tuple(rules) for agent, rules in by_agent.items()})
+
+    def rules_for(self, agent: str) -> tuple[SafetyRule, ...]:
+        return self._rules_by_agent.get(agent, ())
 
     def option(self, option_id: str) -> TherapyOption:
         return next(o for o in self.therapies if o.id == option_id)

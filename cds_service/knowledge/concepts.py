@@ -10,7 +10,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+import orjson
+
+from ..record.fhir_json import concept as concept_from_json
 from ..record.model import Concept, ConceptMatch
+
+_CACHE_LIMIT = 20_000  # distinct codes seen; records repeat the same few hundred codes thousands of times
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,8 @@ def ndc_product(code: str) -> tuple[str, str] | None:
 
 class ConceptMatcher:
     def __init__(self, definitions: Iterable[ConceptDefinition]):
+        self._matched: dict[tuple[Any, ...], list[ConceptMatch]] = {}
+        self._elements: dict[tuple[Any, ...], tuple[Concept, tuple[ConceptMatch, ...]]] = {}
         self.definitions = {d.id: d for d in definitions}
         self._by_code: dict[tuple[str, str], list[tuple[ConceptDefinition, KnownCode]]] = {}
         self._any_system: dict[str, list[tuple[ConceptDefinition, KnownCode]]] = {}
@@ -142,12 +149,36 @@ class ConceptMatcher:
     def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
         return tuple(d for d in self.definitions.values() if d.kind == kind)
 
+    def match_element(self, element: Any, kinds: tuple[str, ...]) -> tuple[Concept, tuple[ConceptMatch, ...]]:
+        """Match a CodeableConcept as sent (JSON); the same element text is matched once per process."""
+        try:
+            key = (orjson.dumps(element), kinds)
+        except TypeError:
+            concept = concept_from_json(element)
+            return concept, tuple(self.match(concept, kinds))
+        found = self._elements.get(key)
+        if found is None:
+            concept = concept_from_json(element)
+            found = (concept, tuple(self.match(concept, kinds)))
+            if len(self._elements) < _CACHE_LIMIT:
+                self._elements[key] = found
+        return found
+
     def match(self, concept: Concept, kind: str | Iterable[str] | None = None, context: Iterable[str] = ()) -> list[ConceptMatch]:
         """Every known concept (of `kind`, if given) this CodeableConcept denotes, each once.
 
         `context` is other text about the same record (route, dosage): it can qualify a
         name (prednisolone + ophthalmic) or exclude one, never match on its own.
         """
+        key = (concept, kind if kind is None or isinstance(kind, str) else tuple(kind), tuple(context))
+        cached = self._matched.get(key)
+        if cached is None:
+            cached = self._match(concept, kind, context)
+            if len(self._matched) < _CACHE_LIMIT:
+                self._matched[key] = cached
+        return list(cached)
+
+    def _match(self, concept: Concept, kind: str | Iterable[str] | None, context: Iterable[str]) -> list[ConceptMatch]:
         kinds = None if kind is None else ({kind} if isinstance(kind, str) else set(kind))
         found: dict[str, ConceptMatch] = {}
         candidates = [d for d in self.definitions.values() if kinds is None or d.kind in kinds]

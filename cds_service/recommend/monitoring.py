@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from ..assess.patient import PatientFactors, final_results
 from ..knowledge import BaselineTest, Knowledge
@@ -13,7 +13,12 @@ def missing_baseline_tests(agent: str, record: PatientRecord, patient: PatientFa
     monitoring = knowledge.monitoring.get(agent)
     if monitoring is None:
         return ()
-    results = final_results(record)
+    latest: dict[str, date] = {}  # concept -> latest result up to today, indexed once
+    for observation in final_results(record):
+        if observation.effective <= patient.today:  # type: ignore[operator]
+            for match in observation.matches:
+                if observation.effective > latest.get(match.concept, date.min):  # type: ignore[operator]
+                    latest[match.concept] = observation.effective  # type: ignore[assignment]
     missing = []
     # One order for every agent (the knowledge file's), so the cards list tests the same way.
     order = list(knowledge.baseline_tests)
@@ -21,10 +26,6 @@ def missing_baseline_tests(agent: str, record: PatientRecord, patient: PatientFa
         if test.only_if == "childbearing-potential" and not patient.childbearing_potential:
             continue
         since = patient.today - timedelta(days=test.lookback_days)
-        done = any(
-            since <= o.effective <= patient.today and any(o.is_a(concept) for concept in test.satisfied_by)  # type: ignore[operator]
-            for o in results
-        )
-        if not done:
+        if max((latest.get(concept, date.min) for concept in test.satisfied_by), default=date.min) < since:
             missing.append(test)
     return tuple(missing)

@@ -34,9 +34,7 @@ class SafetyFlag:
 
 def screen_agent(agent: str, patient: PatientFactors, context: ScreenContext, knowledge: Knowledge) -> tuple[SafetyFlag, ...]:
     flags = []
-    for rule in knowledge.safety_rules:
-        if agent not in rule.agents:
-            continue
+    for rule in knowledge.rules_for(agent):
         facts = _holds(rule, patient, context)
         if facts is None:
             continue

@@ -21,6 +21,21 @@ from pydantic import ValidationError
 from .model import Coding, Concept
 
 _MAX_REPAIR_ROUNDS = 4
+# Real resources nest about 10 deep; far deeper ones only serve to exhaust recursion in model validation.
+# (The request body as a whole is limited to 1024 levels by the JSON parser.)
+MAX_DEPTH = 64
+
+
+def nested_deeper_than(document: Any, limit: int) -> bool:
+    stack = [(document, 1)] if isinstance(document, (dict, list)) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | None:
@@ -33,6 +48,9 @@ def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | 
     label = resource_label(raw)
     if model is None:
         notes.append(f"{label}: resource type not readable as FHIR R4; ignored")
+        return None
+    if nested_deeper_than(raw, MAX_DEPTH):
+        notes.append(f"{label}: nested deeper than {MAX_DEPTH} levels; ignored")
         return None
     data = raw
     for _ in range(_MAX_REPAIR_ROUNDS):
@@ -197,6 +215,11 @@ def fhir_date(value: Any) -> tuple[date, str] | None:
     """
     if not isinstance(value, str):
         return None
+    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value[:10]), "day"  # the common case, in C
+        except ValueError:
+            pass
     match = _DATE.match(value.strip())
     if not match:
         return None

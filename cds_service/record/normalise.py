@@ -25,6 +25,7 @@ from .model import (
 )
 
 _SUBJECT_ELEMENTS = ("subject", "patient")
+_OBSERVATION_KINDS = ("score", "lab", "vital")
 
 
 def build_patient_record(
@@ -36,8 +37,11 @@ def build_patient_record(
     draft_orders: Any = None,
     selections: Iterable[str] | None = None,
     notes: Iterable[str] = (),
+    validate: bool = False,
 ) -> PatientRecord:
-    reader = _Reader(patient_id, matcher, resources)
+    """`validate`: also check every resource the rules read against the FHIR R4 models and note each
+    defect (slower; for diagnosis). Without it, the readers type-check each element they read."""
+    reader = _Reader(patient_id, matcher, resources, validate)
     reader.notes.extend(notes)
     unavailable = dict(unavailable)
 
@@ -67,13 +71,36 @@ def build_patient_record(
     )
 
 
+def read_draft_orders(
+    patient_id: str,
+    matcher: ConceptMatcher,
+    resources: Mapping[str, list[dict[str, Any]]],
+    bundle: Any,
+    selections: Iterable[str] | None,
+) -> tuple[DraftOrder, ...]:
+    """The draft orders of an order hook's context (each call brings its own)."""
+    reader = _Reader(patient_id, matcher, {"Medication": resources.get("Medication", [])}, False)
+    return tuple(reader.draft_orders(bundle, selections))
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """An element that should be an object, or {} when it is absent or malformed."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _by_source(entry: Any) -> str:
     return entry.source
 
 
 class _Reader:
-    def __init__(self, patient_id: str, matcher: ConceptMatcher, resources: Mapping[str, list[dict[str, Any]]]):
+    def __init__(self, patient_id: str, matcher: ConceptMatcher, resources: Mapping[str, list[dict[str, Any]]], validate: bool):
         self.patient_id = patient_id
+        self._own_reference = f"Patient/{patient_id}"
+        self.validate = validate
         self.matcher = matcher
         self.notes: list[str] = []
         self._medications = {
@@ -90,7 +117,10 @@ class _Reader:
 
     def _belongs_to_patient(self, raw: dict[str, Any]) -> bool:
         for element in _SUBJECT_ELEMENTS:
-            target = fj.reference_target(raw.get(element))
+            reference = raw.get(element)
+            if isinstance(reference, dict) and reference.get("reference") == self._own_reference:
+                return True  # the common case, without parsing
+            target = fj.reference_target(reference)
             if target is not None:
                 kind, rid = target
                 if kind == "Patient" and rid != self.patient_id:
@@ -105,11 +135,13 @@ class _Reader:
             return None
         if not self._belongs_to_patient(raw):
             return None
-        return fj.checked_resource(raw, self.notes)
+        return fj.checked_resource(raw, self.notes) if self.validate else raw
 
     def _date(self, raw: dict[str, Any], value: Any, element: str):
         parsed = fj.fhir_date(value)
         if parsed is None:
+            if value is not None:
+                self.notes.append(f"{fj.resource_label(raw)}: {element} is not a FHIR date; ignored")
             return None
         day, precision = parsed
         if precision != "day":
@@ -143,7 +175,7 @@ class _Reader:
             if raw.get("id") != self.patient_id:
                 self.notes.append(f"{fj.resource_label(raw)}: prefetched Patient is not Patient/{self.patient_id}; ignored")
                 continue
-            checked = fj.checked_resource(raw, self.notes)
+            checked = fj.checked_resource(raw, self.notes) if self.validate else raw
             if checked is None:
                 continue
             gender = checked.get("gender") if isinstance(checked.get("gender"), str) else None
@@ -168,8 +200,8 @@ class _Reader:
             matches=tuple(matches),
             clinical_status=fj.code_of(checked.get("clinicalStatus")),
             verification_status=fj.code_of(checked.get("verificationStatus")),
-            onset=self._date(checked, checked.get("onsetDateTime") or (checked.get("onsetPeriod") or {}).get("start"), "onset"),
-            abatement=self._date(checked, checked.get("abatementDateTime") or (checked.get("abatementPeriod") or {}).get("start"), "abatement"),
+            onset=self._date(checked, checked.get("onsetDateTime") or _obj(checked.get("onsetPeriod")).get("start"), "onset"),
+            abatement=self._date(checked, checked.get("abatementDateTime") or _obj(checked.get("abatementPeriod")).get("start"), "abatement"),
             recorded=self._date(checked, checked.get("recordedDate"), "recordedDate"),
             severity=severity,
         )
@@ -211,13 +243,13 @@ class _Reader:
             kind=kind,
             medication=medication,
             matches=tuple(matches),
-            status=checked.get("status"),
+            status=checked.get("status") if isinstance(checked.get("status"), str) else None,
             **fields(checked),
         )
 
     def medication_statement(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
-            period = checked.get("effectivePeriod") or {}
+            period = _obj(checked.get("effectivePeriod"))
             return {
                 "start": self._date(checked, period.get("start") or checked.get("effectiveDateTime"), "effective start"),
                 "end": self._date(checked, period.get("end"), "effective end"),
@@ -232,7 +264,7 @@ class _Reader:
     def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
             bounds = _first_bounds_period(checked.get("dosageInstruction"))
-            validity = (checked.get("dispenseRequest") or {}).get("validityPeriod") or {}
+            validity = _obj(_obj(checked.get("dispenseRequest")).get("validityPeriod"))
             authored = checked.get("authoredOn")
             return {
                 "start": self._date(checked, bounds.get("start") or validity.get("start") or authored, "start"),
@@ -254,7 +286,7 @@ class _Reader:
                 "end": None,
                 "recorded": handed,
                 "status_reasons": fj.concepts(checked.get("statusReasonCodeableConcept")),
-                "days_supply": fj.number((checked.get("daysSupply") or {}).get("value")),
+                "days_supply": fj.number(_obj(checked.get("daysSupply")).get("value")),
                 **_dosage_details(checked.get("dosageInstruction")),
             }
 
@@ -262,9 +294,9 @@ class _Reader:
 
     def medication_administration(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
-            period = checked.get("effectivePeriod") or {}
+            period = _obj(checked.get("effectivePeriod"))
             given = self._date(checked, checked.get("effectiveDateTime") or period.get("start"), "effective")
-            dosage = checked.get("dosage") or {}
+            dosage = _obj(checked.get("dosage"))
             return {
                 "start": given,
                 "end": given,
@@ -281,12 +313,19 @@ class _Reader:
     # -- Observation ---------------------------------------------------------------------
 
     def observation(self, raw: dict[str, Any]) -> ObservationEntry | None:
-        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), ("score", "lab", "vital"))
-        if found is None:
+        """Observations are the bulk of a record: they are matched by their code element (once per distinct
+        code) and read with type-checked accessors, without model validation; a malformed element read here
+        is noted and treated as absent."""
+        code, matches = self.matcher.match_element(raw.get("code"), _OBSERVATION_KINDS)
+        if not matches:
             return None
-        checked, code, matches = found
-        raw_value, raw_unit = _observation_value(checked)
-        label = fj.resource_label(checked)
+        if raw.get("status") == "entered-in-error":
+            self.notes.append(f"{fj.resource_label(raw)}: entered in error; ignored")
+            return None
+        if not self._belongs_to_patient(raw):
+            return None
+        label = fj.resource_label(raw)
+        raw_value, raw_unit = _observation_value(raw)
         kept: list[ConceptMatch] = []
         value, unit = raw_value, raw_unit
         for match in matches:
@@ -305,17 +344,19 @@ class _Reader:
             kept.append(match)
         if not kept:
             return None
-        period = checked.get("effectivePeriod") or {}
-        effective = checked.get("effectiveDateTime") or period.get("start") or checked.get("effectiveInstant") or checked.get("issued")
+        period = raw.get("effectivePeriod")
+        effective = raw.get("effectiveDateTime") or (period.get("start") if isinstance(period, dict) else None) \
+            or raw.get("effectiveInstant") or raw.get("issued")
+        status = raw.get("status")
         return ObservationEntry(
             source=label,
             code=code,
             matches=tuple(kept),
-            status=checked.get("status"),
-            effective=self._date(checked, effective, "effective"),
+            status=status if isinstance(status, str) else None,
+            effective=self._date(raw, effective, "effective"),
             value=value,
             unit=unit,
-            result=_qualitative_result(checked),
+            result=_qualitative_result(raw) if any(self.matcher.definitions[m.concept].qualitative for m in kept) else None,
         )
 
     # -- draft orders (order-select / order-sign context) ----------------------------------
@@ -324,7 +365,7 @@ class _Reader:
         if not isinstance(bundle, dict):
             return
         selected = set(selections) if selections is not None else None
-        for entry in bundle.get("entry") or ():
+        for entry in _list(bundle.get("entry")):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
                 continue
@@ -350,7 +391,7 @@ class _Reader:
 
 def _first_bounds_period(dosages: Any) -> dict[str, Any]:
     for dosage in dosages if isinstance(dosages, list) else ():
-        bounds = (((dosage or {}).get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+        bounds = _obj(_obj(_obj(dosage).get("timing")).get("repeat")).get("boundsPeriod")
         if isinstance(bounds, dict):
             return bounds
     return {}
@@ -380,7 +421,7 @@ def _dosage_details(dosages: Any) -> dict[str, Any]:
         details["route"] = details["route"] or _text_of(dosage.get("route"))
         if details["dose_text"] is None and isinstance(dosage.get("text"), str):
             details["dose_text"] = dosage["text"]
-        for dose_and_rate in dosage.get("doseAndRate") or ():
+        for dose_and_rate in _list(dosage.get("doseAndRate")):
             if details["dose_mg"] is None and isinstance(dose_and_rate, dict):
                 details["dose_mg"] = _mg(dose_and_rate.get("doseQuantity"))
     if details["dose_mg"] is None and details["dose_text"]:
@@ -408,7 +449,7 @@ def _medication_context(resource: dict[str, Any]) -> tuple[str, ...]:
 def _observation_value(resource: dict[str, Any]) -> tuple[float | None, str | None]:
     quantity = resource.get("valueQuantity")
     if isinstance(quantity, dict):
-        unit = quantity.get("code") or quantity.get("unit")
+        unit = quantity.get("code") if isinstance(quantity.get("code"), str) else quantity.get("unit")
         return fj.number(quantity.get("value")), unit if isinstance(unit, str) else None
     if "valueInteger" in resource:
         return fj.number(resource.get("valueInteger")), None

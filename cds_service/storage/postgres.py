@@ -81,17 +81,19 @@ class PostgresStore:
         return SaveResult(received=len(rows), stored=self._run(insert))
 
     def record_call(self, record: AuditRecord) -> None:
+        self.record_calls([record])
+
+    def record_calls(self, records: Sequence[AuditRecord]) -> None:
         def insert(connection: psycopg.Connection) -> None:
-            connection.execute(
-                "INSERT INTO audit (at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status,"
-                " outcome, latency_ms, card_topics) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                audit_row(record),
-            )
-            for uuid, topic in record.cards:
-                connection.execute(
-                    "INSERT INTO issued_card VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING",
-                    (uuid, topic, record.service_id, record.hook_instance, record.at.isoformat()),
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    "INSERT INTO audit (at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status,"
+                    " outcome, latency_ms, card_topics) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [audit_row(record) for record in records],
                 )
+                cards = [(uuid, topic, r.service_id, r.hook_instance, r.at.isoformat()) for r in records for uuid, topic in r.cards]
+                if cards:
+                    cursor.executemany("INSERT INTO issued_card VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING", cards)
 
         self._run(insert)
 

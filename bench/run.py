@@ -1,0 +1,303 @@
+"""The benchmark: how fast the service is, next to the practical limit of its stack.
+
+    .venv/bin/python bench/run.py [--quick]
+
+1. In-process pipeline time per request (parse, validate, pipeline, serialise) by record size:
+   10, 100, 1,000 and 10,000 resources (bench/synthetic.py).
+2. HTTP against `cds-service serve` on loopback, side by side with the baseline endpoint of the same
+   server (POST /bench/echo: parse the body and return it): latency for a 1,000-resource request, and
+   throughput of order-select with a 100-resource patient under concurrent load (wrk when installed:
+   `apt-get install wrk`; a Python load generator otherwise).
+3. Worker memory over 10,000 requests.
+4. The FHIR-fallback path (no prefetch) against the test FHIR server (Medplum's engine), with and
+   without concurrency.
+Prints a table and writes bench/results/latest.json with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.synthetic import hook_request, patient_record  # noqa: E402
+from cds_service.hooks.catalog import SERVICES  # noqa: E402
+from cds_service.hooks.validation import parse_hook_request  # noqa: E402
+from cds_service.pipeline import Engine, evaluate_hook  # noqa: E402
+from cds_service.server import tune_gc  # noqa: E402
+from cds_service.settings import Settings  # noqa: E402
+
+NOW = datetime(2025, 9, 1, 12, tzinfo=timezone.utc)
+SERVICE = {s.hook: s for s in SERVICES}
+TARGETS = {"overhead_1000": 0.50, "throughput_100": 0.70, "in_process_10000_ms": 250.0}
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"median": statistics.median(ordered), "p95": pick(0.95), "p99": pick(0.99), "n": len(ordered)}
+
+
+def body_of(size: int, hook: str = "order-select") -> bytes:
+    return orjson.dumps(hook_request(patient_record(size), hook))
+
+
+def bodies_of(size: int, patients: int, calls_each: int) -> list[bytes]:
+    """Distinct patients, and a new hookInstance for every call, as an EHR sends them."""
+    records = [patient_record(size, seed=index, patient_id=f"synth-{size}-{index}") for index in range(patients)]
+    return [orjson.dumps(hook_request(records[p], "order-select", str(uuid.uuid4())))
+            for _ in range(calls_each) for p in range(patients)]
+
+
+# -- 1. in process ---------------------------------------------------------------------------
+
+
+def in_process(sizes: list[int], runs: int, cache: bool = False) -> dict[str, dict[str, float]]:
+    """Cold (cache off: every call computes the record and assessment) or warm (the same patient again)."""
+    tune_gc()  # as the served workers run
+    engine = Engine.from_settings(Settings.from_env({"CDS_AUTH": "off", "CDS_PATIENT_CACHE_RESOURCES": "50000" if cache else "0"}))
+    service = SERVICE["order-select"]
+    results = {}
+    for size in sizes:
+        raw = body_of(size)
+        count = max(5, runs // max(1, size // 100)) if size >= 1000 else runs
+        samples = []
+        for _ in range(count + 3):
+            started = time.perf_counter()
+            body = orjson.loads(raw)
+            outcome = evaluate_hook(parse_hook_request(body, service.hook), service, engine, NOW)
+            orjson.dumps(outcome.response)
+            samples.append((time.perf_counter() - started) * 1000)
+        row = percentiles(samples[3:])
+        row["us_per_resource"] = 1000 * row["median"] / size
+        row["bytes"] = len(raw)
+        results[str(size)] = row
+    return results
+
+
+# -- 2 and 3. over HTTP ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workers: int, extra_env: dict[str, str] | None = None):
+        self.port = _free_port()
+        self.folder = tempfile.mkdtemp()
+        env = {**os.environ, "CDS_LOG_LEVEL": "WARNING", "CDS_DATABASE_URL": f"sqlite:///{self.folder}/bench.sqlite3",
+               "CDS_AUTH": "off", "CDS_BENCH_ECHO": "true", **(extra_env or {})}
+        self.process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(self.port),
+                                         "--workers", str(workers)], env=env, cwd=ROOT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(200):
+            try:
+                requests.get(f"{self.base}/openapi.json", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+
+    def workers(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def load(url: str, bodies: list[bytes], connections: int, seconds: float) -> dict[str, float]:
+    """Requests per second and latency percentiles under `connections` concurrent clients, sending the bodies in turn."""
+    if shutil.which("wrk"):
+        folder = tempfile.mkdtemp()
+        paths = []
+        for index, body in enumerate(bodies):
+            paths.append(os.path.join(folder, f"{index}.json"))
+            Path(paths[-1]).write_bytes(body)
+        listing = os.path.join(folder, "bodies.txt")
+        Path(listing).write_text("\n".join(paths) + "\n")
+        env = {**os.environ, "BENCH_BODIES": listing}
+        threads = min(2, connections)
+        out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "30s",
+                              "-s", str(ROOT / "bench" / "post.lua"), url], capture_output=True, text=True, env=env).stdout
+        shutil.rmtree(folder)
+        units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+        latency = {q: float(v) * units[u] for q, v, u in re.findall(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        return {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+                "median": latency.get("50", 0.0), "p90": latency.get("90", 0.0), "p99": latency.get("99", 0.0),
+                "errors": int(non2xx.group(1)) if non2xx else 0, "tool": "wrk"}
+    sessions = [requests.Session() for _ in range(connections)]
+    deadline = time.monotonic() + seconds
+
+    def client(index: int) -> list[float]:
+        samples = []
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            body = bodies[(index + len(samples) * connections) % len(bodies)]
+            sessions[index].post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30).raise_for_status()
+            samples.append((time.perf_counter() - started) * 1000)
+        return samples
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(connections) as pool:
+        samples = [s for batch in pool.map(client, range(connections)) for s in batch]
+    row = percentiles(samples)
+    return {"requests_per_second": len(samples) / (time.monotonic() - started), "median": row["median"],
+            "p90": row["p95"], "p99": row["p99"], "errors": 0, "tool": "python"}
+
+
+def over_http(seconds: float, workers: int) -> dict[str, dict[str, float]]:
+    """Each endpoint pair runs on one server: the service next to the echo baseline, same bodies."""
+    big = bodies_of(1000, patients=16, calls_each=1)
+    small = bodies_of(100, patients=8, calls_each=8)
+    results: dict[str, dict[str, float]] = {}
+    for label, cache in (("cold (cache off)", "0"), ("as deployed", "50000")):
+        server = Server(workers, {"CDS_PATIENT_CACHE_RESOURCES": cache})
+        try:
+            service = f"{server.base}/cds-services/{SERVICE['order-select'].id}"
+            echo = f"{server.base}/bench/echo"
+            for url, bodies in ((service, big), (echo, big), (service, small), (echo, small)):
+                load(url, bodies, 2, 1)  # warm up every worker on both endpoints
+            results[f"1000 resources, 1 connection, service, {label}"] = load(service, big, 1, seconds)
+            results[f"1000 resources, 1 connection, baseline, {label}"] = load(echo, big, 1, seconds)
+            results[f"100 resources, 16 connections, service, {label}"] = load(service, small, 16, seconds)
+            results[f"100 resources, 16 connections, baseline, {label}"] = load(echo, small, 16, seconds)
+            if cache != "0":
+                pids = server.workers()
+                before = {pid: rss_mb(pid) for pid in pids}
+                served = 0
+                while served < 10_000:
+                    row = load(service, small, 8, 5)
+                    served += int(row["requests_per_second"] * 5)
+                after = {pid: rss_mb(pid) for pid in pids}
+                results["memory"] = {"requests": served, "rss_mb_before": sum(before.values()) / len(pids),
+                                     "rss_mb_after": sum(after.values()) / len(pids), "workers": len(pids)}
+        finally:
+            server.stop()
+    return results
+
+
+# -- 4. FHIR fallback ---------------------------------------------------------------------------
+
+
+def fhir_fallback(seconds: float, workers: int) -> dict[str, dict[str, float]]:
+    from cds_service.fixtures import load_fixtures, start_fhir_server
+
+    fhir, fhir_base = start_fhir_server(0)
+    server = None
+    try:
+        load_fixtures(fhir_base)
+        with requests.Session() as session:
+            direct = []
+            for _ in range(20):
+                started = time.perf_counter()
+                session.get(f"{fhir_base}/Observation?patient=pnr-adult", timeout=10).raise_for_status()
+                direct.append((time.perf_counter() - started) * 1000)
+        server = Server(workers, {"CDS_FHIR_ALLOWLIST": fhir_base, "CDS_FHIR_ALLOW_HTTP": "true", "CDS_FHIR_TIME_BUDGET_MS": "10000"})
+        request = json.loads((ROOT / "fhir_fixtures" / "requests" / "ad-primary-nonresponse-adult.patient-view.json").read_bytes())
+        request["fhirServer"] = fhir_base
+        del request["prefetch"]
+        bodies = [json.dumps({**request, "hookInstance": str(uuid.uuid4())}).encode() for _ in range(32)]
+        url = f"{server.base}/cds-services/{SERVICE['patient-view'].id}"
+        load(url, bodies, 1, 1)
+        direct_row = percentiles(direct)
+        return {
+            "one FHIR search on the test server": {"median": direct_row["median"], "p90": direct_row["p95"], "p99": direct_row["p99"]},
+            "hook call, no prefetch, 1 connection": load(url, bodies, 1, seconds),
+            "hook call, no prefetch, 8 connections": load(url, bodies, 8, seconds),
+        }
+    finally:
+        if server is not None:
+            server.stop()
+        fhir.terminate()
+        fhir.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="shorter runs (for trying the script)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    seconds = 3 if args.quick else 10
+    report = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine()},
+        "workers": args.workers,
+        "in_process_ms": in_process([10, 100, 1000, 10000], 40 if args.quick else 200),
+        "in_process_warm_ms": in_process([100, 1000], 40 if args.quick else 200, cache=True),
+        "http": over_http(seconds, args.workers),
+        "fhir_fallback_ms": fhir_fallback(seconds, args.workers),
+    }
+    ip, http = report["in_process_ms"], report["http"]
+
+    def ratio(size: str, connections: str, label: str, field: str) -> float:
+        service = http[f"{size} resources, {connections}, service, {label}"][field]
+        baseline = http[f"{size} resources, {connections}, baseline, {label}"][field]
+        return service / baseline
+
+    growth = ip["10000"]["us_per_resource"] / ip["1000"]["us_per_resource"]
+    memory = http["memory"]
+    report["targets"] = {
+        "pipeline overhead on a 1,000-resource request, cold (<= 50%)": f"{100 * (ratio('1000', '1 connection', 'cold (cache off)', 'median') - 1):+.0f}%",
+        "pipeline overhead on a 1,000-resource request, as deployed (<= 50%)": f"{100 * (ratio('1000', '1 connection', 'as deployed', 'median') - 1):+.0f}%",
+        "order-select throughput vs baseline, 100 resources, cold (>= 70%)": f"{100 * ratio('100', '16 connections', 'cold (cache off)', 'requests_per_second'):.0f}%",
+        "order-select throughput vs baseline, 100 resources, as deployed (>= 70%)": f"{100 * ratio('100', '16 connections', 'as deployed', 'requests_per_second'):.0f}%",
+        "10,000-resource record in process, cold, median (< 250 ms)": f"{ip['10000']['median']:.0f} ms",
+        "cost per resource, 10,000 vs 1,000 (<= 1.0 is linear or better)": f"{growth:.2f}",
+        "worker memory over 10,000 requests": f"{memory['rss_mb_before']:.0f} -> {memory['rss_mb_after']:.0f} MB",
+    }
+    print(f"\nMachine: {report['machine']['cpus']} CPUs, {report['machine']['platform']}, Python {report['machine']['python']}; "
+          f"{args.workers} gunicorn workers")
+    for title, rows in (("In process, cold (ms)", ip), ("In process, same patient again (ms)", report["in_process_warm_ms"])):
+        print(f"\n{title:40} {'median':>8} {'p95':>8} {'p99':>8} {'us/res':>8}")
+        for size, row in rows.items():
+            print(f"{size + ' resources':40} {row['median']:8.2f} {row['p95']:8.2f} {row['p99']:8.2f} {row['us_per_resource']:8.2f}")
+    print(f"\n{'HTTP (ms)':62} {'req/s':>8} {'median':>8} {'p90':>8} {'p99':>8}")
+    for name, row in http.items():
+        if name != "memory":
+            print(f"{name:62} {row['requests_per_second']:8.0f} {row['median']:8.2f} {row['p90']:8.2f} {row['p99']:8.2f}")
+    print(f"\n{'FHIR fallback (ms)':62} {'req/s':>8} {'median':>8} {'p90':>8} {'p99':>8}")
+    for name, row in report["fhir_fallback_ms"].items():
+        print(f"{name:62} {row.get('requests_per_second', 0):8.0f} {row['median']:8.2f} {row['p90']:8.2f} {row['p99']:8.2f}")
+    print("\nTargets:")
+    for name, value in report["targets"].items():
+        print(f"  {name}: {value}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

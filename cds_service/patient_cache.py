@@ -1,0 +1,81 @@
+"""The patient's record and assessment, kept for the next hook call about the same data.
+
+A busy EHR fires order-select on every order picked, each time with the same prefetch. The record
+and the assessment are pure functions of that prefetch and the day, so they are kept under a digest
+of exactly those inputs: a changed resource, a missing key or a new day is a different entry, and a
+hit is the same answer computed again. Bounded by the number of resources held, least recently used
+first. Not used when data came from the FHIR server (the digest would not cover it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Mapping
+
+import orjson
+
+from .assess.findings import Assessment
+from .gather.prefetch import GatheredData
+from .record.model import PatientRecord
+
+
+@dataclass
+class CachedPatient:
+    record: PatientRecord  # without draft orders: those come with each call
+    assessment: Assessment
+    weight: int
+    gathered: GatheredData  # only the Medication resources draft orders may reference
+    _memo: dict[Any, Any] = field(default_factory=dict)
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """Derived values (the ranked plan, missing baseline tests) computed once per entry."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+def patient_key(prefetch: Mapping[str, Any] | None, patient_id: str, today: date, validate: bool) -> bytes | None:
+    try:
+        content = orjson.dumps(prefetch)
+    except TypeError:
+        return None
+    digest = hashlib.blake2b(content, digest_size=20)
+    digest.update(f"|{patient_id}|{today.isoformat()}|{validate}".encode())
+    return digest.digest()
+
+
+class PatientCache:
+    def __init__(self, max_resources: int):
+        self.max_resources = max_resources
+        self._entries: OrderedDict[bytes, CachedPatient] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get(self, key: bytes | None) -> CachedPatient | None:
+        if key is None or self.max_resources <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry
+
+    def put(self, key: bytes | None, entry: CachedPatient) -> None:
+        if key is None or entry.weight > self.max_resources:
+            return
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = entry
+            self._weight += entry.weight
+            while self._weight > self.max_resources:
+                _, dropped = self._entries.popitem(last=False)
+                self._weight -= dropped.weight
