@@ -145,7 +145,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     engine = Engine.from_settings(settings)
     try:
         request = parse_hook_request(body, service.hook)
-        outcome = evaluate_hook(request, service, engine, now)
+        base_url = settings.public_base_url or f"http://{settings.host}:{settings.port}"
+        outcome = evaluate_hook(request, service, engine, now, base_url=base_url)
     except InvalidRequest as error:
         _print(operation_outcome(400, "invalid request", error.problems))
         return EXIT_INVALID

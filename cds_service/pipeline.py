@@ -63,16 +63,18 @@ class HookOutcome:
 
 
 def evaluate_hook(
-    request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime, deadline: float | None = None
+    request: HookRequest, service: ServiceDefinition, engine: Engine, now: datetime, deadline: float | None = None,
+    base_url: str | None = None,
 ) -> HookOutcome:
-    """`deadline` (time.monotonic()) bounds reading the FHIR server; by default the configured budget from now."""
+    """`deadline` (time.monotonic()) bounds reading the FHIR server; by default the configured budget from now.
+    `base_url` is where this service is reached (cards link to its SMART app there)."""
     key = patient_key(request.prefetch, request.patient_id, now.date(), engine.settings.validate_resources)
     cached = engine.patients.get(key)
     if cached is not None:  # the same prefetch and day as a recent call: its record and assessment still hold
-        return _decide(cached.gathered, request, service, engine, now, key, cached)
+        return _decide(cached.gathered, request, service, engine, now, key, cached, base_url)
     gathered = read_prefetch(request.prefetch, service.prefetch)
     try:
-        return _decide(gathered, request, service, engine, now, key)
+        return _decide(gathered, request, service, engine, now, key, None, base_url)
     except DataUnavailable:
         # Prefetch lacks what the conclusion needs: read it from the FHIR server, then decide again.
         # What still cannot be read raises DataUnavailable again, with the reason, for a 412.
@@ -85,7 +87,7 @@ def evaluate_hook(
         else:
             for section in gathered.unavailable:
                 gathered.unavailable[section] += f"; {refusal}"
-        return _decide(gathered, request, service, engine, now, None)  # data from the server: not cached
+        return _decide(gathered, request, service, engine, now, None, None, base_url)  # data from the server: not cached
 
 
 def _decide(
@@ -96,6 +98,7 @@ def _decide(
     now: datetime,
     key: bytes | None,
     cached: CachedPatient | None = None,
+    base_url: str | None = None,
 ) -> HookOutcome:
     knowledge = engine.knowledge
     context = request.context
@@ -134,6 +137,7 @@ def _decide(
         topic_system=engine.settings.card_topic_system,
         override_reason_system=engine.settings.override_reason_system,
         source_label=engine.settings.source_label,
+        app_url=f"{base_url or engine.settings.public_base_url}/smart/launch" if (base_url or engine.settings.public_base_url) else None,
     )
     if service.hook in ORDER_HOOKS:
         cards = _order_cards(record, cached, focus, card_context, engine)
@@ -213,3 +217,13 @@ def _switch_too_early(assessment: Assessment, context: CardContext, knowledge: K
         ResponseAssessment(()),
     )
     return [render_finding(finding, assessment, None, context, knowledge, switch_drafted=True)]
+
+
+def assess_and_render(record: PatientRecord, engine: Engine, card_context: CardContext) -> tuple[Assessment, list[Card], Any]:
+    """The patient-view answer for a record read outside a hook call (the SMART app): the same
+    assessment, cards and ranked plan the service gives."""
+    knowledge = engine.knowledge
+    cached = CachedPatient(record, assess_patient(record, card_context.today, knowledge), 0, GatheredData())
+    cards = _finding_cards(record, cached, card_context, engine)
+    plan = cached._memo.get(("plan", engine.settings.region))
+    return cached.assessment, cards, plan

@@ -68,6 +68,8 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Resources of recent patients each worker keeps, so repeated hook calls with the same prefetch "
         "(order-select on every order picked) reuse the record and assessment. 0 turns it off.",
     ),
+    "CDS_SMART_CLIENT_ID": ("dupilumab-cds", "Client id of the SMART app (/smart/launch) at the EHR's authorization server."),
+    "CDS_SECRET_KEY": ("", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."),
     "CDS_BENCH_ECHO": ("false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
     "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
@@ -109,6 +111,8 @@ class Settings:
     fhir_concurrency: int
     validate_resources: bool
     patient_cache_resources: int
+    smart_client_id: str
+    secret_key: str
     bench_echo: bool
     log_level: str
     host: str
@@ -149,6 +153,8 @@ class Settings:
             "fhir_max_response_bytes": _positive_int(raw("CDS_FHIR_MAX_RESPONSE_BYTES"), "CDS_FHIR_MAX_RESPONSE_BYTES"),
             "fhir_concurrency": _positive_int(raw("CDS_FHIR_CONCURRENCY"), "CDS_FHIR_CONCURRENCY"),
             "validate_resources": _choice(raw("CDS_VALIDATE_RESOURCES"), "CDS_VALIDATE_RESOURCES", {"off": False, "read": True}),
+            "smart_client_id": raw("CDS_SMART_CLIENT_ID"),
+            "secret_key": raw("CDS_SECRET_KEY"),
             "patient_cache_resources": _count(raw("CDS_PATIENT_CACHE_RESOURCES"), "CDS_PATIENT_CACHE_RESOURCES"),
             "bench_echo": _flag(raw("CDS_BENCH_ECHO"), "CDS_BENCH_ECHO"),
             "log_level": raw("CDS_LOG_LEVEL").upper(),

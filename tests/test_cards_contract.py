@@ -145,3 +145,14 @@ def test_links_keep_app_context_to_smart_links():
     assert "appContext" not in Link("Label", "https://example.org/info").to_json()
     with pytest.raises(ValueError):
         Link("Label", "https://example.org/info", "absolute", "{}").to_json()
+
+
+def test_every_finding_card_links_to_the_smart_app_with_its_context(responses):
+    """Each assessment card carries a `smart` link to the course timeline; appContext says what it was about."""
+    for where, body in responses.items():
+        for card in body["cards"]:
+            if not card["source"]["topic"]["code"].startswith("dupilumab-"):
+                continue
+            (link,) = card["links"]
+            assert link["type"] == "smart" and link["url"].endswith("/smart/launch"), where
+            assert json.loads(link["appContext"])["topic"] == card["source"]["topic"]["code"]

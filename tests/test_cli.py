@@ -38,7 +38,7 @@ def test_evaluate_reads_stdin_and_explains_its_reasoning():
 def test_evaluate_gives_the_same_answer_as_the_http_endpoint(client):
     path = REQUESTS / "ad-primary-nonresponse-adult.order-select.json"
     body = load_json(path)
-    result = run("evaluate", str(path), "--now", "2025-09-01T12:00:00Z")
+    result = run("evaluate", str(path), "--now", "2025-09-01T12:00:00Z", env_extra={"CDS_PUBLIC_BASE_URL": "http://localhost"})
     over_http = client.post(f"/cds-services/dupilumab-next-line-{body['hook']}", json=body).get_json()
     assert json.loads(result.stdout) == over_http
 

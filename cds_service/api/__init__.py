@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -15,6 +16,7 @@ from ..storage.audit import AuditWriter
 from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
+from ..smart import routes as smart_routes
 from . import auth, errors, routes
 from .cors import install_cors
 from .state import ServiceState
@@ -53,6 +55,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         log.warning(_AUTH_OFF_WARNING)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # The SMART app keeps its launch state (PKCE verifier, state) in a signed cookie, never the token.
+    app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"))
     store = store or open_store(settings.database_url)
     app.extensions["cds_service"] = ServiceState(
         engine=Engine.from_settings(settings),
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     )
     auth.install(app)
     app.register_blueprint(routes.blueprint)
+    app.register_blueprint(smart_routes.blueprint)
     if settings.bench_echo:
         app.register_blueprint(routes.bench_blueprint)
     errors.install(app)

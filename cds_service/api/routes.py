@@ -79,7 +79,8 @@ def call_service(service_id: str) -> Response:
     g.patient = hook_request.patient_id
     current = state()
     deadline = g.started + current.engine.settings.fhir_time_budget_ms / 1000  # the budget counts from arrival
-    outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline)
+    base_url = current.engine.settings.public_base_url or request.host_url.rstrip("/")
+    outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline, base_url)
     g.cards = len(outcome.response["cards"])
     g.issued = tuple((card["uuid"], card["source"]["topic"]["code"]) for card in outcome.response["cards"])
     return json_response(outcome.response)

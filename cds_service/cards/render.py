@@ -7,6 +7,7 @@ The card contract (topics, indicators, suggestions) is documented in the README.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -19,7 +20,7 @@ from ..knowledge import BaselineTest, Claim, Knowledge, TherapyOption
 from ..record.model import DraftOrder
 from ..recommend.ranking import NextLinePlan, RankedOption
 from ..recommend.safety import SafetyFlag
-from .model import Action, Card, Coding, Suggestion
+from .model import Action, Card, Coding, Link, Suggestion
 
 _CARD_NAMESPACE = uuid.UUID("8f0f6f0e-3c55-4a36-9a55-0d6d2c6a3f1e")
 _UCUM = "http://unitsofmeasure.org"
@@ -57,13 +58,15 @@ class CardContext:
     topic_system: str
     override_reason_system: str
     source_label: str
+    app_url: str | None = None  # the SMART app's launch URL: finding cards link to it
 
     def card_uuid(self, key: str) -> str:
         """Stable for one hook call, unique across calls: feedback can name the card."""
         return str(uuid.uuid5(_CARD_NAMESPACE, f"{self.hook_instance}/{key}"))
 
     def card(self, key: str, topic: str, summary: str, indicator: str, detail: str, override_kind: str,
-             knowledge: Knowledge, suggestions: tuple[Suggestion, ...] = (), selection: str = "at-most-one") -> Card:
+             knowledge: Knowledge, suggestions: tuple[Suggestion, ...] = (), selection: str = "at-most-one",
+             links: tuple[Link, ...] = ()) -> Card:
         return Card(
             uuid=self.card_uuid(key),
             summary=summary,
@@ -77,7 +80,15 @@ class CardContext:
                 Coding(self.override_reason_system, code, display)
                 for code, display in knowledge.override_reasons[override_kind].items()
             ),
+            links=links,
         )
+
+    def course_link(self, topic: str) -> tuple[Link, ...]:
+        """A SMART link to the course timeline; appContext tells the app what the card was about."""
+        if not self.app_url:
+            return ()
+        context = json.dumps({"topic": topic, "hookInstance": self.hook_instance, "patientId": self.patient_id}, separators=(",", ":"))
+        return (Link("Open the dupilumab course timeline", self.app_url, "smart", context),)
 
 
 # -- small text helpers ------------------------------------------------------------------------
@@ -136,7 +147,8 @@ def render_finding(
     lines += ["", *_finding_advice(finding, knowledge, switch_drafted)]
     lines += ["", _rules_line(finding, plan, knowledge)]
     suggestions = _switch_suggestions(plan, context.card_uuid(kind.value), finding, context, dupilumab_orders) if plan else ()
-    return context.card(kind.value, kind.value, summary, indicator, "\n".join(lines), _OVERRIDE_KIND[kind], knowledge, suggestions)
+    return context.card(kind.value, kind.value, summary, indicator, "\n".join(lines), _OVERRIDE_KIND[kind], knowledge,
+                        suggestions, links=context.course_link(kind.value))
 
 
 def _next(plan: NextLinePlan | None) -> str:

