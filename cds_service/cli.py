@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_USAGE
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .logs import configure
+
+    configure(settings.log_level, settings.log_format if args.command in {"serve", "dev"} else "text")
     if args.command == "serve":
         return _serve(settings, args)
     if args.command in {"fixtures", "dev"}:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import gc
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .logs import gunicorn_logconfig
+from .metrics import worker_exited
 from .settings import Settings
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, settings: Settings, options: dict[str, Any]):
+    def __init__(self, settings: Settings, options: dict[str, Any], runtime_dir: str):
         self.settings = settings
         self.options = options
+        self.runtime_dir = runtime_dir
         super().__init__()
 
     def load_config(self) -> None:
@@ -23,7 +29,7 @@ class _Gunicorn(BaseApplication):
     def load(self):
         from .api import create_app
 
-        app = create_app(self.settings)
+        app = create_app(self.settings, workers_state_file=os.path.join(self.runtime_dir, "workers-state.sqlite3"))
         tune_gc()  # in the master before forking: the workers inherit it, and the frozen start-up objects
         return app
 
@@ -37,17 +43,37 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
-    options = {
+def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) -> dict[str, Any]:
+    """gunicorn tuned for this service: CPU-bound requests of milliseconds, some waiting on an EHR's FHIR server."""
+    return {
         "bind": f"{host}:{port}",
-        "workers": workers,
-        "threads": settings.threads,
+        "workers": workers,  # one per core: the work is CPU-bound (docs/operations.md)
+        "threads": settings.threads,  # gthread: a worker waiting on a FHIR server still serves others
         "worker_class": "gthread",
         "timeout": settings.timeout_seconds,
-        "graceful_timeout": 20,
-        "keepalive": 5,
-        "accesslog": None,  # the app logs each request without identifiers beyond hookInstance
+        "graceful_timeout": 25,  # finish in-flight calls on SIGTERM (Kubernetes waits 30 s)
+        "keepalive": 75,  # longer than load balancers' idle timeouts (nginx upstream keepalive, AWS ALB 60 s)
+        "max_requests": settings.max_requests,
+        "max_requests_jitter": max(settings.max_requests // 10, 1) if settings.max_requests else 0,
+        "accesslog": None,  # the app logs each request (identifiers only)
         "loglevel": settings.log_level.lower(),
+        "logconfig_dict": gunicorn_logconfig(settings.log_level, settings.log_format),
         "preload_app": True,  # load knowledge once, fail before forking if it is broken
+        "child_exit": lambda server, worker: worker_exited(worker.pid),
     }
-    _Gunicorn(settings, options).run()
+
+
+def run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    # Files the workers share: their metrics (set before prometheus_client is first imported) and,
+    # without Redis, the replay cache.
+    runtime_dir = tempfile.mkdtemp(prefix="cds-service-")
+    folder = settings.metrics_dir or os.path.join(runtime_dir, "metrics")
+    os.makedirs(folder, exist_ok=True)
+    for stale in os.listdir(folder):
+        if stale.endswith(".db"):
+            os.unlink(os.path.join(folder, stale))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        _Gunicorn(settings, gunicorn_options(settings, host=host, port=port, workers=workers), runtime_dir).run()
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)

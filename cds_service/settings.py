@@ -20,7 +20,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Where feedback and the audit trail are stored: `sqlite:///relative/path`, `sqlite:////absolute/path`, "
         "or `postgresql://user@host/db` (several replicas).",
     ),
-    "CDS_REDIS_URL": ("", "Redis shared by replicas for the JWT replay and key-set caches, e.g. `redis://host:6379/0`. Empty: in memory."),
+    "CDS_REDIS_URL": ("", "Redis shared by replicas for the JWT replay and key-set caches, e.g. `redis://host:6379/0`. Empty: shared by the workers of one replica only (a local file), so several replicas need it."),
     "CDS_REDIS_PREFIX": ("cds:", "Prefix of this service's Redis keys."),
     "CDS_AUTH": ("required", "`required`: every call needs a JWT from a trusted issuer. `off`: development only (warns loudly)."),
     "CDS_TRUSTED_ISSUERS": (
@@ -72,6 +72,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_SECRET_KEY": ("", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."),
     "CDS_BENCH_ECHO": ("false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
+    "CDS_LOG_FORMAT": ("json", "`json`: one JSON object per line (request id, hookInstance); `text` for reading by eye."),
+    "CDS_MAX_REQUESTS": ("2000", "A gunicorn worker is replaced after this many requests (with jitter), bounding any slow leak."),
+    "CDS_METRICS_DIR": ("", "Folder where gunicorn workers write their metrics for /metrics. Empty: a new temporary folder."),
     "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
     "CDS_PORT": ("8080", "Port `cds-service serve` binds to."),
     "CDS_WORKERS": ("2", "gunicorn worker processes for `cds-service serve`."),
@@ -115,6 +118,9 @@ class Settings:
     secret_key: str
     bench_echo: bool
     log_level: str
+    log_format: str
+    max_requests: int
+    metrics_dir: str
     host: str
     port: int
     workers: int
@@ -158,6 +164,9 @@ class Settings:
             "patient_cache_resources": _count(raw("CDS_PATIENT_CACHE_RESOURCES"), "CDS_PATIENT_CACHE_RESOURCES"),
             "bench_echo": _flag(raw("CDS_BENCH_ECHO"), "CDS_BENCH_ECHO"),
             "log_level": raw("CDS_LOG_LEVEL").upper(),
+            "log_format": _choice(raw("CDS_LOG_FORMAT"), "CDS_LOG_FORMAT", {"json": "json", "text": "text"}),
+            "max_requests": _count(raw("CDS_MAX_REQUESTS"), "CDS_MAX_REQUESTS"),
+            "metrics_dir": raw("CDS_METRICS_DIR"),
             "host": raw("CDS_HOST"),
             "port": _positive_int(raw("CDS_PORT"), "CDS_PORT"),
             "workers": _positive_int(raw("CDS_WORKERS"), "CDS_WORKERS"),

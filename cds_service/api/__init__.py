@@ -17,7 +17,7 @@ from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
 from ..smart import routes as smart_routes
-from . import auth, errors, routes
+from . import auth, errors, operations, routes
 from .cors import install_cors
 from .state import ServiceState
 
@@ -36,10 +36,13 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now) -> Flask:
+def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now,
+               workers_state_file: str | None = None) -> Flask:
+    """`workers_state_file`: where the gunicorn workers of one replica share the replay cache when
+    there is no Redis (`cds-service serve` passes it)."""
     settings = settings or Settings.from_env()
     logging.getLogger("cds_service").setLevel(settings.log_level)
-    shared = shared_state(settings.redis_url, settings.redis_prefix)
+    shared = shared_state(settings.redis_url, settings.redis_prefix, workers_state_file)
     verifier = None
     if settings.auth_required:
         verifier = ClientVerifier(
@@ -68,9 +71,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
         verifier=verifier,
         shared=shared,
     )
-    auth.install(app)
-    app.register_blueprint(routes.blueprint)
+    app.register_blueprint(routes.blueprint)  # first: its request id and timer cover refused calls too
     app.register_blueprint(smart_routes.blueprint)
+    app.register_blueprint(operations.blueprint)
+    auth.install(app)
     if settings.bench_echo:
         app.register_blueprint(routes.bench_blueprint)
     errors.install(app)

@@ -9,6 +9,7 @@ import logging
 
 from flask import Flask, Response, g, request
 
+from .. import metrics
 from ..trust import AuthFailure
 from .errors import outcome_response
 from .state import state
@@ -37,6 +38,7 @@ def install(app: Flask) -> None:
             g.client = verifier.verify(request.headers.get("Authorization"), called_url())
         except AuthFailure as failure:
             g.outcome = "unauthorised"
+            metrics.count_auth_failure(failure.reason)
             log.warning("refused a call to %s: %s", request.path, failure.log_fields())
             response = outcome_response(401, "authentication failed")
             response.headers["WWW-Authenticate"] = "Bearer"

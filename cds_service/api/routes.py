@@ -12,6 +12,7 @@ import orjson
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import NotFound, UnsupportedMediaType
 
+from .. import metrics
 from ..hooks.catalog import SERVICES_BY_ID, ServiceDefinition, discovery_document
 from ..hooks.errors import InvalidRequest, Problem
 from ..hooks.openapi import openapi_document
@@ -45,15 +46,17 @@ def log_request(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id", "")
     if request.endpoint == "cds_hooks.call_service" and request.method == "POST":
         _audit(response.status_code, elapsed_ms)
+    endpoint = (request.endpoint or "unknown").split(".")[-1]
+    if endpoint not in {"prometheus", "live", "ready"}:
+        service = (request.view_args or {}).get("service_id", "")
+        metrics.observe_request(endpoint, service if service in SERVICES_BY_ID else "", response.status_code, elapsed_ms / 1000)
     # Identifiers only: no patient id, no tokens, no request body.
     log.info(
-        "%s %s -> %s in %.1f ms (request %s, hookInstance %s, outcome %s, cards %s)",
+        "%s %s -> %s in %.1f ms (outcome %s, cards %s)",
         request.method,
         request.path,
         response.status_code,
         elapsed_ms,
-        g.get("request_id"),
-        g.get("hook_instance", "-"),
         g.get("outcome", "-"),
         g.get("cards", "-"),
     )
@@ -83,6 +86,7 @@ def call_service(service_id: str) -> Response:
     outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline, base_url)
     g.cards = len(outcome.response["cards"])
     g.issued = tuple((card["uuid"], card["source"]["topic"]["code"]) for card in outcome.response["cards"])
+    metrics.count_cards([topic for _, topic in g.issued])
     return json_response(outcome.response)
 
 

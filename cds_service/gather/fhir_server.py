@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 import orjson
 import requests
 
+from .. import metrics
 from ..settings import Settings
 from .prefetch import GatheredData, section_of
 
@@ -164,6 +165,15 @@ class FhirServerReader:
     # -- one query, all its pages ----------------------------------------------------------
 
     def _read(self, access: FhirAccess, url: str, section: str, already: int = 0) -> list[dict[str, Any]]:
+        try:
+            resources = self._read_pages(access, url, section, already)
+        except FhirReadError:
+            metrics.count_fhir_read(section, False)
+            raise
+        metrics.count_fhir_read(section, True)
+        return resources
+
+    def _read_pages(self, access: FhirAccess, url: str, section: str, already: int) -> list[dict[str, Any]]:
         started = time.monotonic()
         resources: list[dict[str, Any]] = []
         pages = 0

@@ -122,6 +122,21 @@ class ClientVerifier:
             raise AuthFailure("jti replayed", claims, header)
         return ClientIdentity(issuer.iss, claims.get("tenant"), claims.get("sub"))
 
+    def key_set_problems(self) -> dict[str, str | None]:
+        """For readiness: can each trusted issuer's configured key set be read now? (jku-only issuers are
+        checked when a token names one.)"""
+        problems: dict[str, str | None] = {}
+        for issuer in self.issuers.values():
+            source = issuer.jwks_file or issuer.jwks_url
+            if source is None:
+                continue
+            try:
+                self._key_set(source, refresh=False)
+                problems[issuer.iss] = None
+            except AuthFailure as failure:
+                problems[issuer.iss] = failure.reason
+        return problems
+
     # -- keys ------------------------------------------------------------------------------
 
     def _key(self, issuer: TrustedIssuer, header: Mapping[str, Any], claims: Mapping[str, Any]) -> Any:

@@ -1,0 +1,77 @@
+"""Prometheus metrics that add up across gunicorn workers.
+
+prometheus_client is imported on first use, after `cds-service serve` has pointed
+PROMETHEUS_MULTIPROC_DIR at a shared folder: each worker writes its own files there and /metrics
+sums them. Labels are bounded (service ids, status codes, card topics, FHIR sections, failure kinds).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+_lock = threading.Lock()
+_metrics: dict[str, Any] = {}
+
+_AUTH_REASONS = (
+    "no bearer token", "malformed token", "algorithm", "typ", "issuer not trusted", "expired", "audience",
+    "issued in the future", "missing claim", "token lifetime too long", "tenant", "jti replayed", "no key for kid",
+    "jku not allowed", "key set",
+)
+
+
+def _get() -> dict[str, Any]:
+    with _lock:
+        if not _metrics:
+            from prometheus_client import Counter, Histogram
+
+            _metrics.update(
+                requests=Counter("cds_requests_total", "HTTP requests by endpoint, service and status", ["endpoint", "service", "status"]),
+                latency=Histogram("cds_request_duration_seconds", "HTTP request duration by endpoint and service", ["endpoint", "service"],
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)),
+                cards=Counter("cds_cards_total", "Cards returned, by topic", ["topic"]),
+                fhir=Counter("cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]),
+                auth=Counter("cds_auth_failures_total", "Refused client tokens, by reason", ["reason"]),
+            )
+        return _metrics
+
+
+def observe_request(endpoint: str, service: str, status: int, seconds: float) -> None:
+    metrics = _get()
+    metrics["requests"].labels(endpoint, service, str(status)).inc()
+    metrics["latency"].labels(endpoint, service).observe(seconds)
+
+
+def count_cards(topics: list[str]) -> None:
+    counter = _get()["cards"]
+    for topic in topics:
+        counter.labels(topic).inc()
+
+
+def count_fhir_read(section: str, ok: bool) -> None:
+    _get()["fhir"].labels(section, "ok" if ok else "failed").inc()
+
+
+def count_auth_failure(reason: str) -> None:
+    kind = next((known for known in _AUTH_REASONS if reason.startswith(known)), "other")
+    _get()["auth"].labels(kind).inc()
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text format of every metric, summed over the workers when running under gunicorn."""
+    _get()
+    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def worker_exited(pid: int) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,172 @@
+"""What an orchestrator and its monitoring see: liveness, readiness, Prometheus metrics, JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import POSTGRES_ADMIN
+from support import REQUESTS, ROOT, hook_request, load_json, load_scenario, service_url
+from test_auth import ISSUER, Signer, bearer
+from test_server import free_port
+
+
+def _closed_port() -> int:
+    return free_port()  # nothing listens there once the probe socket is closed
+
+
+def test_liveness_answers_without_checking_dependencies(make_app):
+    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0").test_client()
+    response = client.get("/healthz/live")
+    assert response.status_code == 200 and response.get_json() == {"status": "live"}
+
+
+def test_ready_on_embedded_defaults(client):
+    response = client.get("/healthz/ready")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_not_ready_while_the_configured_redis_is_unreachable(make_app):
+    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0").test_client()
+    response = client.get("/healthz/ready")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"database": "ok", "cache": "unavailable"}
+
+
+def test_not_ready_when_the_postgresql_database_goes_away(make_app):
+    name = f"cds_ready_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        client = make_app(CDS_DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{name}").test_client()
+        assert client.get("/healthz/ready").status_code == 200
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        response = client.get("/healthz/ready")
+        assert response.status_code == 503
+        assert response.get_json()["checks"]["database"] == "unavailable"
+        assert client.get("/healthz/live").status_code == 200  # no restart loop for a database outage
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_not_ready_when_a_trusted_issuers_key_set_cannot_be_fetched(make_app, tmp_path):
+    signer = Signer(tmp_path / "jwks.json")
+    issuers = tmp_path / "issuers.json"
+    unreachable = f"https://127.0.0.1:{_closed_port()}/.well-known/jwks.json"
+    issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(signer.path)},
+                                   {"iss": "https://other-ehr.example.org", "jwks_url": unreachable}]))
+    client = make_app(CDS_AUTH="required", CDS_TRUSTED_ISSUERS=f"@{issuers}").test_client()
+    response = client.get("/healthz/ready")  # no token needed: probes carry none
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {
+        "database": "ok", f"issuer {ISSUER}": "ok", "issuer https://other-ehr.example.org": "key set could not be fetched"}
+
+
+# -- the served process: metrics summed across workers, JSON logs ---------------------------------------
+
+SECRET_ACCESS_TOKEN = "fhir-access-token-that-must-never-be-logged"
+CLINICAL_NOTE = "Flares after stopping; burning eyes since the third dose"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ops")
+    signer = Signer(folder / "jwks.json")
+    issuers = folder / "issuers.json"
+    issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(signer.path)}]))
+    port = free_port()
+    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{folder / 'store.sqlite3'}", "CDS_AUTH": "required",
+           "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_LOG_LEVEL": "INFO", "CDS_LOG_FORMAT": "json",
+           "CDS_METRICS_DIR": str(folder / "metrics")}
+    log = open(folder / "service.log", "wb")
+    process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
+                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(f"{base}/healthz/ready", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, (folder / "service.log").read_text()
+        time.sleep(0.1)
+    yield base, signer, process, folder / "service.log"
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _samples(base: str) -> dict[tuple[str, tuple], float]:
+    response = requests.get(f"{base}/metrics", timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+def _value(samples, name: str, **labels) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def test_metrics_add_up_across_gunicorn_workers(served):
+    base, signer, _, _ = served
+    path = service_url("patient-view")
+    service = path.rsplit("/", 1)[1]
+    before = _samples(base)
+    body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
+    sent = 24  # a new connection each: the two workers share them
+    for _ in range(sent):
+        response = requests.post(base + path, json=body, headers=bearer(signer.token(f"{base}{path}")), timeout=10)
+        assert response.status_code == 200
+    refused = requests.post(base + path, json=body, headers=bearer(signer.token(f"{base}{path}", exp=int(time.time()) - 600)), timeout=10)
+    assert refused.status_code == 401
+    after = _samples(base)
+
+    def grew(name, **labels):
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert grew("cds_requests_total", endpoint="call_service", service=service, status="200") == sent
+    assert grew("cds_requests_total", endpoint="call_service", service=service, status="401") == 1
+    assert grew("cds_request_duration_seconds_count", endpoint="call_service", service=service) == sent + 1
+    assert grew("cds_cards_total", topic="dupilumab-inadequate-response") == sent
+    assert grew("cds_auth_failures_total", reason="expired") == 1
+
+
+def test_logs_are_json_lines_with_request_id_and_hook_instance_and_no_secrets(served):
+    base, signer, process, log_path = served
+    path = service_url("patient-view")
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    body = hook_request(scenario)
+    for entry in body["prefetch"]["Condition"]["entry"]:
+        entry["resource"]["note"] = [{"text": CLINICAL_NOTE}]
+    body["fhirServer"] = "https://ehr.example.org/fhir"
+    body["fhirAuthorization"] = {"access_token": SECRET_ACCESS_TOKEN, "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "patient/*.read", "subject": "cds-service"}
+    token = signer.token(f"{base}{path}")
+    response = requests.post(base + path, json=body, headers=bearer(token), timeout=10)
+    assert response.status_code == 200
+    replay = requests.post(base + path, json=body, headers=bearer(token), timeout=10)
+    assert replay.status_code == 401
+    time.sleep(0.3)  # let the workers' handlers write
+    text = log_path.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]  # every line is one JSON object
+    served_line = [entry for entry in lines if entry.get("request_id") == response.headers["X-Request-Id"]]
+    assert served_line and served_line[0]["hook_instance"] == body["hookInstance"]
+    assert any(entry.get("request_id") == replay.headers["X-Request-Id"] and "jti replayed" in entry["message"] for entry in lines)
+    for secret in (SECRET_ACCESS_TOKEN, token, token.split(".")[1]):
+        assert secret not in text
+    assert CLINICAL_NOTE not in text
+    assert scenario.patient_id not in text
