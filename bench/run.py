@@ -136,8 +136,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def load(url: str, bodies: list[bytes], connections: int, seconds: float) -> dict[str, float]:
-    """Requests per second and latency percentiles under `connections` concurrent clients, sending the bodies in turn."""
+def load(url: str, bodies: list[bytes], connections: int, seconds: float, tokens: Path | None = None) -> dict[str, float]:
+    """Requests per second and latency percentiles under `connections` concurrent clients, sending the bodies in turn
+    (with `tokens`, a file of JWTs, each request carries one never sent before: wrk only)."""
+    if tokens is not None and not shutil.which("wrk"):
+        raise RuntimeError("sending a new token per request needs wrk (apt-get install wrk)")
     if shutil.which("wrk"):
         folder = tempfile.mkdtemp()
         paths = []
@@ -146,8 +149,10 @@ def load(url: str, bodies: list[bytes], connections: int, seconds: float) -> dic
             Path(paths[-1]).write_bytes(body)
         listing = os.path.join(folder, "bodies.txt")
         Path(listing).write_text("\n".join(paths) + "\n")
-        env = {**os.environ, "BENCH_BODIES": listing}
         threads = min(2, connections)
+        env = {**os.environ, "BENCH_BODIES": listing, "BENCH_THREADS": str(threads)}
+        if tokens is not None:
+            env["BENCH_TOKENS"] = str(tokens)
         out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "30s",
                               "-s", str(ROOT / "bench" / "post.lua"), url], capture_output=True, text=True, env=env).stdout
         shutil.rmtree(folder)

@@ -7,9 +7,14 @@ sums them. Labels are bounded (service ids, status codes, card topics, FHIR sect
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+log = logging.getLogger("cds_service.metrics")
+_F = TypeVar("_F", bound=Callable[..., None])
 
 _lock = threading.Lock()
 _metrics: dict[str, Any] = {}
@@ -37,22 +42,41 @@ def _get() -> dict[str, Any]:
         return _metrics
 
 
+def _never_fails(record: _F) -> _F:
+    """A metric that cannot be written (its folder gone, a full disk) must not fail the call it counts."""
+
+    @functools.wraps(record)
+    def safely(*args: Any) -> None:
+        try:
+            record(*args)
+        except Exception as error:  # noqa: BLE001 - any failure of the metrics library
+            if not getattr(safely, "warned", False):
+                safely.warned = True  # type: ignore[attr-defined]
+                log.warning("metrics could not be recorded (%s: %s); calls are still answered", type(error).__name__, error)
+
+    return safely  # type: ignore[return-value]
+
+
+@_never_fails
 def observe_request(endpoint: str, service: str, status: int, seconds: float) -> None:
     metrics = _get()
     metrics["requests"].labels(endpoint, service, str(status)).inc()
     metrics["latency"].labels(endpoint, service).observe(seconds)
 
 
+@_never_fails
 def count_cards(topics: list[str]) -> None:
     counter = _get()["cards"]
     for topic in topics:
         counter.labels(topic).inc()
 
 
+@_never_fails
 def count_fhir_read(section: str, ok: bool) -> None:
     _get()["fhir"].labels(section, "ok" if ok else "failed").inc()
 
 
+@_never_fails
 def count_auth_failure(reason: str) -> None:
     kind = next((known for known in _AUTH_REASONS if reason.startswith(known)), "other")
     _get()["auth"].labels(kind).inc()

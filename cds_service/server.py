@@ -53,6 +53,9 @@ def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) 
         "timeout": settings.timeout_seconds,
         "graceful_timeout": 25,  # finish in-flight calls on SIGTERM (Kubernetes waits 30 s)
         "keepalive": 75,  # longer than load balancers' idle timeouts (nginx upstream keepalive, AWS ALB 60 s)
+        # Heartbeat files in memory, not on a container's overlay disk (which can stall them and get
+        # healthy workers killed); also works with a read-only root filesystem.
+        "worker_tmp_dir": "/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
         "max_requests": settings.max_requests,
         "max_requests_jitter": max(settings.max_requests // 10, 1) if settings.max_requests else 0,
         "accesslog": None,  # the app logs each request (identifiers only)
@@ -73,7 +76,11 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> Non
         if stale.endswith(".db"):
             os.unlink(os.path.join(folder, stale))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    master = os.getpid()
     try:
         _Gunicorn(settings, gunicorn_options(settings, host=host, port=port, workers=workers), runtime_dir).run()
     finally:
-        shutil.rmtree(runtime_dir, ignore_errors=True)
+        # Workers are forked inside run() and unwind through here when they exit (e.g. recycled after
+        # CDS_MAX_REQUESTS): only the master may remove what the other workers still use.
+        if os.getpid() == master:
+            shutil.rmtree(runtime_dir, ignore_errors=True)

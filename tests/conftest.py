@@ -71,9 +71,8 @@ POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
-@pytest.fixture(scope="session")
-def postgres_url():
-    """A fresh PostgreSQL database on the local server (dropped afterwards)."""
+def _postgres_database():
+    """A new PostgreSQL database on the local server, dropped afterwards."""
     import uuid
 
     import psycopg
@@ -86,6 +85,18 @@ def postgres_url():
     finally:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh PostgreSQL database shared by the session's tests."""
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def own_postgres_url():
+    """A PostgreSQL database of this test alone (it may drop it, or fill it)."""
+    yield from _postgres_database()
 
 
 @pytest.fixture

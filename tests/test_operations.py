@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -44,22 +43,15 @@ def test_not_ready_while_the_configured_redis_is_unreachable(make_app):
     assert response.get_json()["checks"] == {"database": "ok", "cache": "unavailable"}
 
 
-def test_not_ready_when_the_postgresql_database_goes_away(make_app):
-    name = f"cds_ready_{uuid.uuid4().hex[:10]}"
+def test_not_ready_when_the_postgresql_database_goes_away(make_app, own_postgres_url):
+    client = make_app(CDS_DATABASE_URL=own_postgres_url).test_client()
+    assert client.get("/healthz/ready").status_code == 200
     with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        client = make_app(CDS_DATABASE_URL=f"postgresql://postgres@127.0.0.1:5432/{name}").test_client()
-        assert client.get("/healthz/ready").status_code == 200
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
-        response = client.get("/healthz/ready")
-        assert response.status_code == 503
-        assert response.get_json()["checks"]["database"] == "unavailable"
-        assert client.get("/healthz/live").status_code == 200  # no restart loop for a database outage
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"DROP DATABASE {own_postgres_url.rsplit('/', 1)[1]} WITH (FORCE)")
+    response = client.get("/healthz/ready")
+    assert response.status_code == 503
+    assert response.get_json()["checks"]["database"] == "unavailable"
+    assert client.get("/healthz/live").status_code == 200  # no restart loop for a database outage
 
 
 def test_not_ready_when_a_trusted_issuers_key_set_cannot_be_fetched(make_app, tmp_path):
@@ -170,3 +162,43 @@ def test_logs_are_json_lines_with_request_id_and_hook_instance_and_no_secrets(se
         assert secret not in text
     assert CLINICAL_NOTE not in text
     assert scenario.patient_id not in text
+
+
+def test_workers_recycled_after_max_requests_keep_serving_and_counting(tmp_path):
+    """gunicorn replaces a worker after CDS_MAX_REQUESTS; the others' metrics files and the replay cache stay."""
+    port = free_port()
+    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}", "CDS_AUTH": "off",
+           "CDS_MAX_REQUESTS": "10", "CDS_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/healthz/live", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
+        path = service_url("patient-view")
+        statuses = [requests.post(base + path, json=body, timeout=10).status_code for _ in range(60)]
+        assert statuses == [200] * 60  # each worker was replaced several times along the way
+        samples = _samples(base)
+        assert _value(samples, "cds_requests_total", endpoint="call_service", service=path.rsplit("/", 1)[1], status="200") == 60
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_a_metrics_failure_never_fails_the_call(client, monkeypatch):
+    from cds_service import metrics
+
+    def broken():
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(metrics, "_get", broken)
+    body = hook_request(load_scenario("ad-primary-nonresponse-adult"))
+    response = client.post(service_url("patient-view"), json=body)
+    assert response.status_code == 200 and len(response.get_json()["cards"]) == 1

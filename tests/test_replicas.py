@@ -112,3 +112,19 @@ def test_feedback_sent_to_either_replica_lands_in_one_store(replicas):
         assert response.status_code == 200
     assert response.json() == {"received": 1, "stored": 0}
     assert len(open_store(database).feedback_entries("dupilumab-next-line-order-sign")) == 2
+
+
+def test_a_previous_release_still_starts_on_a_newer_schema(make_app, postgres_url, caplog):
+    """Rollback: migrations only add, so an older release runs on the schema a newer one migrated."""
+    make_app(CDS_DATABASE_URL=postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("INSERT INTO schema_migrations (version) VALUES (99)")
+    try:
+        client = make_app(CDS_DATABASE_URL=postgres_url).test_client()
+        assert "schema version 99 is newer than this release's" in caplog.text
+        assert client.get("/healthz/ready").status_code == 200
+        body = {"feedback": [{"card": "rollback-card", "outcome": "overridden", "outcomeTimestamp": "2026-11-22T10:00:00Z"}]}
+        assert client.post(service_url("patient-view") + "/feedback", json=body).get_json() == {"received": 1, "stored": 1}
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as connection:
+            connection.execute("DELETE FROM schema_migrations WHERE version = 99")

@@ -1,7 +1,8 @@
 """Schema migrations, one list per backend: each entry moves the schema one version up.
 
 A migration is applied once, in a transaction, under a lock (several replicas may start together).
-Never edit an applied migration; add the next one.
+Never edit an applied migration; add the next one. Migrations only add (tables, indexes, nullable
+columns), so the previous release still runs on the new schema: a rollback needs no down-migration.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -25,6 +26,7 @@ from .base import (
     stored_feedback,
 )
 
+log = logging.getLogger("cds_service.storage")
 _MIGRATION_LOCK = 7_140_202_611  # pg_advisory_xact_lock key: one replica migrates at a time
 
 
@@ -42,6 +44,10 @@ class PostgresStore:
                 connection.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
                 connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
                 version = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+                if version > len(migrations.POSTGRES):
+                    # A rollback: migrations only add, so this release still runs on the newer schema.
+                    log.warning("database schema version %d is newer than this release's %d (a rollback?): running on it",
+                                version, len(migrations.POSTGRES))
                 for number, script in enumerate(migrations.POSTGRES[version:], start=version + 1):
                     for statement in migrations.statements(script):
                         connection.execute(statement)

@@ -1,0 +1,22 @@
+"""Two replicas behind Debian's nginx, sharing PostgreSQL and Redis: one is stopped and started again
+under load (tests/failover.py). Nothing is lost but what a client could retry, and nothing is replayed."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import REDIS_URL
+from failover import run_failover
+
+pytestmark = pytest.mark.server
+
+
+def test_a_replica_restarting_under_load_loses_no_call_no_feedback_and_admits_no_replay(own_postgres_url, redis_prefix, tmp_path):
+    figures = run_failover(own_postgres_url, REDIS_URL, redis_prefix, seconds=12, connections=6, folder=tmp_path)
+    summary = figures.summary()
+    print(summary)  # the figures, for the run's log (pytest -s or -rA)
+    assert summary["calls while replica A was stopped or starting"] > 50  # the restart happened under load
+    assert summary["failed"] == 0, summary["failures"]
+    assert figures.feedback_acknowledged > 50 and figures.feedback_stored == figures.feedback_acknowledged
+    assert figures.replays_tried >= 10 and figures.replays_refused == figures.replays_tried
+    assert figures.served_by_a_after_restart > 0  # nginx sent calls to the replica again once it was back
