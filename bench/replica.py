@@ -60,7 +60,7 @@ def measure(workers: int, seconds: float, connections: int, database_url: str, f
         tokens.write_text("\n".join(signer.token(url) for _ in range(needed)) + "\n")
         print(f"  {needed} tokens signed in {time.monotonic() - started:.1f} s", file=sys.stderr)
         warm = folder / f"warm-{workers}.txt"
-        warm.write_text("\n".join(signer.token(url) for _ in range(400)) + "\n")
+        warm.write_text("\n".join(signer.token(url) for _ in range(3000)) + "\n")
         load(url, bodies, 2, 1, tokens=warm)  # every worker loaded and connected
         return load(url, bodies, connections, seconds, tokens=tokens)
     finally:
