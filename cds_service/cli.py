@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from dataclasses import replace
 from datetime import datetime, timezone

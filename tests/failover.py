@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,19 +31,11 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import REQUESTS, ROOT, load_json, service_url  # noqa: E402
+from support import REQUESTS, ROOT, free_port, load_json, service_url, wait_until_up  # noqa: E402
 from test_auth import ISSUER, Signer  # noqa: E402
 
 HOOK_PATH = service_url("patient-view")
 FEEDBACK_PATH = HOOK_PATH + "/feedback"
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _nginx() -> str:
@@ -59,19 +50,6 @@ def _deploy_check():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _wait_ready(url: str, process: subprocess.Popen | None, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not become ready")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -134,9 +112,9 @@ class Stack:
         self.signer = Signer(folder / "ehr-jwks.json")
         issuers = folder / "issuers.json"
         issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(self.signer.path)}]))
-        self.lb_port = _free_port()
+        self.lb_port = free_port()
         self.base = f"http://127.0.0.1:{self.lb_port}"
-        self.ports = [_free_port(), _free_port()]
+        self.ports = [free_port(), free_port()]
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
                     "CDS_DATABASE_URL": database_url, "CDS_REDIS_URL": redis_url, "CDS_REDIS_PREFIX": redis_prefix,
                     "CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_PUBLIC_BASE_URL": self.base,
@@ -149,7 +127,7 @@ class Stack:
         self.replicas[index] = subprocess.Popen(
             [sys.executable, "-m", "cds_service", "serve", "--port", str(self.ports[index]), "--workers", "2"],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        _wait_ready(f"http://127.0.0.1:{self.ports[index]}/healthz/ready", self.replicas[index])
+        wait_until_up(f"http://127.0.0.1:{self.ports[index]}/healthz/ready", self.replicas[index], require_ok=True)
 
     def stop_replica(self, index: int) -> None:
         process = self.replicas[index]
@@ -170,7 +148,7 @@ class Stack:
         self.access_log = open(self.folder / "nginx-access.log", "wb")
         self.nginx = subprocess.Popen([_nginx(), "-p", str(prefix), "-c", str(config), "-g", "daemon off; error_log stderr;"],
                                       stdout=self.access_log, stderr=open(self.folder / "nginx-error.log", "wb"))
-        _wait_ready(f"{self.base}/healthz/ready", self.nginx)
+        wait_until_up(f"{self.base}/healthz/ready", self.nginx, require_ok=True)
 
     def stop(self) -> None:
         if self.nginx is not None and self.nginx.poll() is None:

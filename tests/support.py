@@ -129,3 +129,33 @@ def walk(value: Any, path: str = "") -> Iterable[tuple[str, Any]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from walk(item, f"{path}[{index}]")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: Any = None, seconds: float = 30, require_ok: bool = False) -> Any:
+    """Poll `url` until the started process answers (with 200 when `require_ok`); its response.
+    Fails at once if the process has exited, and after `seconds`."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            response = requests.get(url, timeout=1)
+            if response.status_code == 200 or not require_ok:
+                return response
+        except requests.ConnectionError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"{url}: the process exited with {process.returncode} before answering")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url}: no answer within {seconds:g} s")
+        time.sleep(0.05)

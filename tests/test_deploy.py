@@ -11,14 +11,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from support import ROOT
-from test_server import free_port
+from support import ROOT, free_port, wait_until_up
 
 DEPLOY = ROOT / "deploy"
 
@@ -127,14 +125,7 @@ def test_the_image_install_script_installs_a_service_that_serves_and_passes_its_
     process = subprocess.Popen(json.loads(command), cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz/live", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "the installed service did not start"
-                time.sleep(0.2)
+        wait_until_up(f"{base}/healthz/live", process)
         health = [arg.replace(":8080/", f":{port}/") for arg in _healthcheck_command()]
         assert subprocess.run(health, env=env, timeout=10).returncode == 0
         assert requests.get(f"{base}/healthz/ready", timeout=5).json()["status"] == "ready"

@@ -152,16 +152,13 @@ def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links():
     """The developer path of the README: one command, a FHIR server with the fixtures, the service reading it."""
     import re
     import signal
-    import socket
     import subprocess
     import sys
     from urllib.parse import parse_qs, urlsplit
 
-    from support import ROOT
+    from support import ROOT, free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "dev", "--port", str(port), "--fhir-port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:

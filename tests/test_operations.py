@@ -15,9 +15,8 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import POSTGRES_ADMIN
-from support import REQUESTS, ROOT, hook_request, load_json, load_scenario, service_url
+from support import REQUESTS, ROOT, free_port, hook_request, load_json, load_scenario, service_url, wait_until_up
 from test_auth import ISSUER, Signer, bearer
-from test_server import free_port
 
 
 def _closed_port() -> int:
@@ -87,15 +86,7 @@ def served(tmp_path_factory):
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(f"{base}/healthz/ready", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, (folder / "service.log").read_text()
-        time.sleep(0.1)
+    wait_until_up(f"{base}/healthz/ready", process, require_ok=True)
     yield base, signer, process, folder / "service.log"
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -173,14 +164,7 @@ def test_workers_recycled_after_max_requests_keep_serving_and_counting(tmp_path)
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(f"{base}/healthz/live", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline
-                time.sleep(0.1)
+        wait_until_up(f"{base}/healthz/live", process)
         body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
         path = service_url("patient-view")
         statuses = [requests.post(base + path, json=body, timeout=10).status_code for _ in range(60)]

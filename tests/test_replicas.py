@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import psycopg
 import pytest
@@ -17,7 +15,7 @@ import requests
 
 from cds_service.storage import open_store
 from conftest import REDIS_URL
-from support import EXTERNAL, ROOT, hook_request, load_json, load_scenario, service_url
+from support import EXTERNAL, ROOT, free_port, hook_request, load_json, load_scenario, service_url, wait_until_up
 from test_auth import ISSUER, Signer
 
 PUBLIC = "https://cds.example.org"  # what the load balancer exposes; the tokens' audience
@@ -56,12 +54,6 @@ def test_feedback_the_database_refuses_is_a_503_so_the_client_retries(make_app, 
             connection.execute("ALTER TABLE feedback_moved RENAME TO feedback")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def replicas(tmp_path, postgres_url, redis_prefix):
     signer = Signer(tmp_path / "ehr-jwks.json")
@@ -72,19 +64,12 @@ def replicas(tmp_path, postgres_url, redis_prefix):
            "CDS_LOG_LEVEL": "WARNING"}
     processes, bases = [], []
     for _ in range(2):
-        port = _free_port()
+        port = free_port()
         processes.append(subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
                                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         bases.append(f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 30
-    for base in bases:
-        while True:
-            try:
-                requests.get(f"{base}/cds-services", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert time.monotonic() < deadline, "replica did not start"
-                time.sleep(0.1)
+    for base, process in zip(bases, processes):
+        wait_until_up(f"{base}/healthz/ready", process, require_ok=True)
     yield signer, bases, postgres_url
     for process in processes:
         process.send_signal(signal.SIGTERM)

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import pytest
 import requests
 
 from cds_service.storage import open_store
-from support import EXTERNAL, REQUESTS, ROOT, load_json
+from support import EXTERNAL, REQUESTS, ROOT, free_port, load_json, wait_until_up
 
 pytestmark = pytest.mark.server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +26,11 @@ def server(tmp_path_factory):
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(f"{base}/cds-services", timeout=1)
-            break
-        except requests.ConnectionError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("server did not start:\n" + process.stdout.read().decode())
-            time.sleep(0.1)
+    try:
+        wait_until_up(f"{base}/healthz/live", process)
+    except AssertionError as failure:
+        process.kill()
+        pytest.fail(f"{failure}:\n" + process.stdout.read().decode())
     yield base, database, process
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -119,14 +105,7 @@ def test_the_readme_quick_start_serves_discovery_without_a_token():
     process = subprocess.Popen([str(ROOT / "scripts" / "serve"), "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                response = requests.get(f"http://127.0.0.1:{port}/cds-services", timeout=1)
-                break
-            except requests.ConnectionError:
-                assert process.poll() is None and time.monotonic() < deadline, "scripts/serve did not start"
-                time.sleep(0.2)
+        response = wait_until_up(f"http://127.0.0.1:{port}/cds-services", process, seconds=120)  # setup may install
         assert response.status_code == 200
     finally:
         process.send_signal(signal.SIGTERM)

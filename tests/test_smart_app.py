@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,18 +18,12 @@ from PIL import Image
 
 from conftest import FHIR_TOKEN
 from smart_auth_server import SmartAuthServer
-from support import ROOT
+from support import ROOT, free_port, wait_until_up
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 CLIENT_ID = "test-client"
 SHOTS = Path(os.environ.get("CDS_TEST_SCREENSHOTS", "/tmp/cds-smart-screenshots"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +33,14 @@ def stack(fhir_server):
     auth.launches["launch-eyes"] = ("dsev", None)
     auth.standalone_patient = "dsev"
     requests.post(fhir_server.replace("/fhir", "/__smart-configuration"), data=json.dumps(auth.configuration()), timeout=5)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "CDS_AUTH": "off", "CDS_FHIR_ALLOWLIST": fhir_server, "CDS_FHIR_ALLOW_HTTP": "true",
            "CDS_PUBLIC_BASE_URL": base, "CDS_SMART_CLIENT_ID": CLIENT_ID, "CDS_SECRET_KEY": "test-secret",
            "CDS_DATABASE_URL": f"sqlite:////tmp/cds-smart-{port}.sqlite3", "CDS_LOG_LEVEL": "INFO"}
     service = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    for _ in range(150):
-        try:
-            requests.get(f"{base}/openapi.json", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    wait_until_up(f"{base}/healthz/live", service)
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
