@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     from .logs import configure
 
-    configure(settings.log_level, settings.log_format if args.command in {"serve", "dev"} else "text")
+    configure(settings.log_level, settings.log_format if args.command == "serve" else "text")
     if args.command == "serve":
         return _serve(settings, args)
     if args.command in {"fixtures", "dev"}:

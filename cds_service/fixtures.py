@@ -126,6 +126,7 @@ def run_dev(port: int, fhir_port: int, host: str = "127.0.0.1") -> int:
             "CDS_FHIR_ALLOWLIST": base,
             "CDS_FHIR_ALLOW_HTTP": "true",
             "CDS_AUTH": os.environ.get("CDS_AUTH", "off"),  # the sandbox's tokens need its key; see README
+            "CDS_LOG_FORMAT": os.environ.get("CDS_LOG_FORMAT", "text"),  # a developer reads these
             "CDS_PORT": str(port),
             "CDS_HOST": host,
         }

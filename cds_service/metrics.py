@@ -19,10 +19,14 @@ _F = TypeVar("_F", bound=Callable[..., None])
 _lock = threading.Lock()
 _metrics: dict[str, Any] = {}
 
+# AuthFailure reasons (cds_service/trust/verify.py) by how they start -> the bounded label they count under.
 _AUTH_REASONS = (
-    "no bearer token", "malformed token", "algorithm", "typ", "issuer not trusted", "expired", "audience",
-    "issued in the future", "missing claim", "token lifetime too long", "tenant", "jti replayed", "no key for kid",
-    "jku not allowed", "key set",
+    ("no bearer token", "no bearer token"), ("malformed token", "malformed token"), ("invalid token", "invalid token"),
+    ("algorithm", "algorithm"), ("typ", "typ"), ("issuer not trusted", "issuer not trusted"), ("expired", "expired"),
+    ("audience", "audience"), ("issued in the future", "issued in the future"), ("missing claim", "missing claim"),
+    ("token lifetime too long", "token lifetime too long"), ("tenant", "tenant"), ("jti replayed", "jti replayed"),
+    ("no key for kid", "no key for kid"), ("jku not allowed", "jku not allowed"), ("key set", "key set"),
+    ("the issuer's key", "key set"), ("no jku header", "key set"),
 )
 
 
@@ -78,7 +82,7 @@ def count_fhir_read(section: str, ok: bool) -> None:
 
 @_never_fails
 def count_auth_failure(reason: str) -> None:
-    kind = next((known for known in _AUTH_REASONS if reason.startswith(known)), "other")
+    kind = next((label for start, label in _AUTH_REASONS if reason.startswith(start)), "other")
     _get()["auth"].labels(kind).inc()
 
 

@@ -186,3 +186,16 @@ def test_a_metrics_failure_never_fails_the_call(client, monkeypatch):
     body = hook_request(load_scenario("ad-primary-nonresponse-adult"))
     response = client.post(service_url("patient-view"), json=body)
     assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
+
+
+def test_every_reason_a_token_is_refused_for_counts_under_a_named_label():
+    """Auth failures are counted by a bounded label; a new refusal reason must not fall into "other" unnoticed."""
+    import re
+
+    from cds_service import metrics
+
+    source = (ROOT / "cds_service" / "trust" / "verify.py").read_text()
+    reasons = re.findall(r'AuthFailure\(f?"([^"]+)"', source)
+    assert len(reasons) >= 15
+    unlabelled = [reason for reason in reasons if not any(reason.startswith(start) for start, _ in metrics._AUTH_REASONS)]
+    assert unlabelled == []
