@@ -216,22 +216,20 @@ def test_a_token_the_public_cds_hooks_sandbox_signed_verifies_when_the_sandbox_i
 
 def test_the_workers_of_one_replica_share_the_replay_cache_without_redis(tmp_path):
     """`cds-service serve` runs several worker processes; a jti seen by one is refused by another."""
-    import multiprocessing
+    import subprocess
+    import sys
 
     from cds_service.trust.shared import WorkersState
 
     path = str(tmp_path / "workers-state.sqlite3")
     first = WorkersState(path)
     assert first.add_if_absent("jti:seen", 60)
-    context = multiprocessing.get_context("fork")  # as gunicorn starts its workers
-    with context.Pool(2) as pool:
-        assert pool.map(_claim_in_another_process, [(path, "jti:seen"), (path, "jti:new")]) == [False, True]
+
+    def claim_in_another_process(key: str) -> bool:
+        code = "import sys; from cds_service.trust.shared import WorkersState; print(WorkersState(sys.argv[1]).add_if_absent(sys.argv[2], 60))"
+        return subprocess.run([sys.executable, "-c", code, path, key], capture_output=True, text=True, check=True).stdout.strip() == "True"
+
+    assert not claim_in_another_process("jti:seen")
+    assert claim_in_another_process("jti:new")
     assert not first.add_if_absent("jti:new", 60)
     assert first.add_if_absent("jti:short", 0) and first.add_if_absent("jti:short", 60)  # expired entries are reused
-
-
-def _claim_in_another_process(arguments):
-    from cds_service.trust.shared import WorkersState
-
-    path, key = arguments
-    return WorkersState(path).add_if_absent(key, 60)
