@@ -50,6 +50,7 @@ def measure(workers: int, seconds: float, connections: int, database_url: str, f
     prefix = f"cds-sizing-{uuid.uuid4().hex[:8]}:"
     server = Server(workers, {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_DATABASE_URL": database_url,
                               "CDS_REDIS_URL": REDIS_URL, "CDS_REDIS_PREFIX": prefix, "CDS_PATIENT_CACHE_RESOURCES": "0",
+                              "CDS_MAX_REQUESTS": "2000",  # as deployed
                               "CDS_BENCH_ECHO": "false"})
     try:
         url = f"{server.base}/cds-services/{PATIENT_VIEW.id}"
