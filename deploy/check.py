@@ -115,6 +115,7 @@ def check_manifests(folder: Path, routes: set[str], settings: set[str]) -> list[
         problems.append("Deployment: pod securityContext.runAsNonRoot is not true")
     config_names = {document["metadata"]["name"] for document in of_kind("ConfigMap")}
     secret_names = {document["metadata"]["name"] for _, document in resources if document.get("kind") == "Secret"}
+    pauses: list[int] = []
     for container in spec["containers"]:
         where = f"container {container['name']}"
         resources_ = container.get("resources", {})
@@ -145,13 +146,15 @@ def check_manifests(folder: Path, routes: set[str], settings: set[str]) -> list[
             if "secretRef" in source and source["secretRef"]["name"] not in secret_names:
                 problems.append(f"{where}: envFrom Secret {source['secretRef']['name']} has no example")
         pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
-        pause = int(pre_stop[1]) if pre_stop[:1] == ["sleep"] and len(pre_stop) == 2 else 0
-        from cds_service.server import gunicorn_options
-        from cds_service.settings import Settings
+        pauses.append(int(pre_stop[1]) if pre_stop[:1] == ["sleep"] and len(pre_stop) == 2 else 0)
 
-        graceful = gunicorn_options(Settings.from_env({}), host="0.0.0.0", port=8080, workers=1)["graceful_timeout"]
-        if spec.get("terminationGracePeriodSeconds", 30) <= pause + graceful:
-            problems.append(f"Deployment: terminationGracePeriodSeconds must exceed preStop ({pause} s) + graceful_timeout ({graceful} s)")
+    from cds_service.server import gunicorn_options
+    from cds_service.settings import Settings
+
+    graceful = gunicorn_options(Settings.from_env({}), host="0.0.0.0", port=8080, workers=1)["graceful_timeout"]
+    pause = max(pauses, default=0)
+    if spec.get("terminationGracePeriodSeconds", 30) <= pause + graceful:
+        problems.append(f"Deployment: terminationGracePeriodSeconds must exceed preStop ({pause} s) + graceful_timeout ({graceful} s)")
 
     for kind in ("ConfigMap", "Secret"):
         for document in of_kind(kind):

@@ -13,7 +13,6 @@ runs it and asserts on the figures; run directly, it prints them.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import REQUESTS, ROOT, free_port, load_json, service_url, wait_until_up  # noqa: E402
+from support import REQUESTS, ROOT, free_port, load_deploy_check, load_json, metric_samples, service_url, wait_until_up  # noqa: E402
 from test_auth import ISSUER, Signer  # noqa: E402
 
 HOOK_PATH = service_url("patient-view")
@@ -43,13 +42,6 @@ def _nginx() -> str:
     if not Path(found).exists():
         raise RuntimeError("nginx is needed (scripts/setup --node installs Debian's)")
     return found
-
-
-def _deploy_check():
-    spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "deploy" / "check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -140,7 +132,7 @@ class Stack:
             self.start_replica(index)
         prefix = self.folder / "nginx"
         prefix.mkdir()
-        config = _deploy_check().nginx_prefix(ROOT / "deploy" / "nginx", prefix, [f"127.0.0.1:{port}" for port in self.ports])
+        config = load_deploy_check().nginx_prefix(ROOT / "deploy" / "nginx", prefix, [f"127.0.0.1:{port}" for port in self.ports])
         server = prefix / "cds-service.conf"
         text = server.read_text()
         assert text.count("listen 8080;") == 1
@@ -159,11 +151,9 @@ class Stack:
 
     def calls_answered(self, index: int) -> int:
         """Hook and feedback calls this replica answered since it (last) started: its own /metrics."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        text = requests.get(f"http://127.0.0.1:{self.ports[index]}/metrics", timeout=5).text
-        return int(sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-                       if sample.name == "cds_requests_total" and sample.labels["endpoint"] in {"call_service", "feedback"}))
+        samples = metric_samples(f"http://127.0.0.1:{self.ports[index]}")
+        return int(sum(value for (name, labels), value in samples.items()
+                       if name == "cds_requests_total" and dict(labels)["endpoint"] in {"call_service", "feedback"}))
 
     def retried_calls(self) -> int:
         """Calls nginx passed to a second replica (its access log lists both upstreams)."""

@@ -159,3 +159,24 @@ def wait_until_up(url: str, process: Any = None, seconds: float = 30, require_ok
         if time.monotonic() > deadline:
             raise AssertionError(f"{url}: no answer within {seconds:g} s")
         time.sleep(0.05)
+
+
+def load_deploy_check():
+    """deploy/check.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy_check", ROOT / "deploy" / "check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """A served process's /metrics: (sample name, sorted labels) -> value."""
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = requests.get(f"{base}/metrics", timeout=5)
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(response.text) for sample in family.samples}

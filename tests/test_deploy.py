@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -16,19 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import ROOT, free_port, wait_until_up
+from support import ROOT, free_port, load_deploy_check, wait_until_up
 
 DEPLOY = ROOT / "deploy"
 
 
-def _load_checker():
-    spec = importlib.util.spec_from_file_location("deploy_check", DEPLOY / "check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-check = _load_checker()
+check = load_deploy_check()
 
 
 @pytest.fixture(scope="module")

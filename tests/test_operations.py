@@ -12,19 +12,17 @@ import time
 import psycopg
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import POSTGRES_ADMIN
-from support import REQUESTS, ROOT, free_port, hook_request, load_json, load_scenario, service_url, wait_until_up
+from support import REQUESTS, ROOT, free_port, hook_request, metric_samples, load_json, load_scenario, service_url, wait_until_up
 from test_auth import ISSUER, Signer, bearer
 
 
-def _closed_port() -> int:
-    return free_port()  # nothing listens there once the probe socket is closed
+# Unreachable dependencies below are free ports: nothing listens there.
 
 
 def test_liveness_answers_without_checking_dependencies(make_app):
-    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0").test_client()
+    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
     response = client.get("/healthz/live")
     assert response.status_code == 200 and response.get_json() == {"status": "live"}
 
@@ -36,7 +34,7 @@ def test_ready_on_embedded_defaults(client):
 
 
 def test_not_ready_while_the_configured_redis_is_unreachable(make_app):
-    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0").test_client()
+    client = make_app(CDS_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0").test_client()
     response = client.get("/healthz/ready")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"database": "ok", "cache": "unavailable"}
@@ -56,7 +54,7 @@ def test_not_ready_when_the_postgresql_database_goes_away(make_app, own_postgres
 def test_not_ready_when_a_trusted_issuers_key_set_cannot_be_fetched(make_app, tmp_path):
     signer = Signer(tmp_path / "jwks.json")
     issuers = tmp_path / "issuers.json"
-    unreachable = f"https://127.0.0.1:{_closed_port()}/.well-known/jwks.json"
+    unreachable = f"https://127.0.0.1:{free_port()}/.well-known/jwks.json"
     issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(signer.path)},
                                    {"iss": "https://other-ehr.example.org", "jwks_url": unreachable}]))
     client = make_app(CDS_AUTH="required", CDS_TRUSTED_ISSUERS=f"@{issuers}").test_client()
@@ -93,13 +91,6 @@ def served(tmp_path_factory):
         process.wait(timeout=30)
 
 
-def _samples(base: str) -> dict[tuple[str, tuple], float]:
-    response = requests.get(f"{base}/metrics", timeout=5)
-    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
-
-
 def _value(samples, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -108,7 +99,7 @@ def test_metrics_add_up_across_gunicorn_workers(served):
     base, signer, _, _ = served
     path = service_url("patient-view")
     service = path.rsplit("/", 1)[1]
-    before = _samples(base)
+    before = metric_samples(base)
     body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
     sent = 24  # a new connection each: the two workers share them
     for _ in range(sent):
@@ -116,7 +107,7 @@ def test_metrics_add_up_across_gunicorn_workers(served):
         assert response.status_code == 200
     refused = requests.post(base + path, json=body, headers=bearer(signer.token(f"{base}{path}", exp=int(time.time()) - 600)), timeout=10)
     assert refused.status_code == 401
-    after = _samples(base)
+    after = metric_samples(base)
 
     def grew(name, **labels):
         return _value(after, name, **labels) - _value(before, name, **labels)
@@ -169,7 +160,7 @@ def test_workers_recycled_after_max_requests_keep_serving_and_counting(tmp_path)
         path = service_url("patient-view")
         statuses = [requests.post(base + path, json=body, timeout=10).status_code for _ in range(60)]
         assert statuses == [200] * 60  # each worker was replaced several times along the way
-        samples = _samples(base)
+        samples = metric_samples(base)
         assert _value(samples, "cds_requests_total", endpoint="call_service", service=path.rsplit("/", 1)[1], status="200") == 60
     finally:
         process.send_signal(signal.SIGTERM)
