@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from contextlib import closing
 
 import psycopg
 import pytest
@@ -34,10 +35,10 @@ def test_the_postgresql_store_migrates_once_and_keeps_feedback_idempotent(make_a
     scenario = load_scenario("ad-primary-nonresponse-adult")
     assert client.post(service_url("patient-view"), json=hook_request(scenario)).status_code == 200
     app.extensions["cds_service"].audit.flush()
-    store = open_store(postgres_url)
-    assert len(store.feedback_entries()) == 2
-    assert store.audit_entries()[-1].cards[0][1] == "dupilumab-inadequate-response"
-    assert [row.topic for row in store.feedback_report()] == ["dupilumab-inadequate-response"]
+    with closing(open_store(postgres_url)) as store:
+        assert len(store.feedback_entries()) == 2
+        assert store.audit_entries()[-1].cards[0][1] == "dupilumab-inadequate-response"
+        assert [row.topic for row in store.feedback_report()] == ["dupilumab-inadequate-response"]
 
 
 def test_feedback_the_database_refuses_is_a_503_so_the_client_retries(make_app, postgres_url):
@@ -96,7 +97,8 @@ def test_feedback_sent_to_either_replica_lands_in_one_store(replicas):
         response = requests.post(base + path, json=body, headers={"Authorization": f"Bearer {signer.token(PUBLIC + path)}"}, timeout=10)
         assert response.status_code == 200
     assert response.json() == {"received": 1, "stored": 0}
-    assert len(open_store(database).feedback_entries("dupilumab-next-line-order-sign")) == 2
+    with closing(open_store(database)) as store:
+        assert len(store.feedback_entries("dupilumab-next-line-order-sign")) == 2
 
 
 def test_a_previous_release_still_starts_on_a_newer_schema(make_app, postgres_url, caplog):

@@ -86,6 +86,9 @@ class Store(Protocol):
     def check(self) -> None:
         """Raise StoreUnavailable when the database cannot be used (readiness)."""
 
+    def close(self) -> None:
+        """Release connections (a PostgreSQL pool runs threads of its own)."""
+
 
 def feedback_key(service_id: str, item: Mapping[str, Any]) -> str:
     """Identical feedback sent twice has the same key, so it is stored once."""

@@ -63,6 +63,12 @@ class PostgresStore:
                                             kwargs={"connect_timeout": 5}, open=True)
             return self._pool
 
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
     def _run(self, work):
         try:
             with self._pool_().connection() as connection:

@@ -56,6 +56,12 @@ class SQLiteStore:
             self._local.connection = connection
         return connection
 
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
     def _migrate(self) -> None:
         connection = self._connect()
         try:
