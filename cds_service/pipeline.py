@@ -124,8 +124,13 @@ def _decide(
         # Only what draft orders may reference is kept of the raw data (their Medication resources).
         kept = GatheredData(resources={"Medication": gathered.resources.get("Medication", [])})
         weight = sum(map(len, gathered.resources.values()))
-        cached = CachedPatient(base, assess_patient(base, today, knowledge), weight, kept)
-        engine.patients.put(key, cached)
+        assessment = assess_patient(base, today, knowledge)
+        cached = CachedPatient(base, assessment, weight, kept)
+        if key is not None and engine.patients.max_resources > 0:
+            # The cache keeps what a later call about the same data reads, not the raw Observations;
+            # the derived values this call computes are shared with it.
+            kept_record = replace(base, observation_index=base.observation_index.retained(today))
+            engine.patients.put(key, CachedPatient(kept_record, assessment, weight, kept, cached._memo))
     assessment = cached.assessment
     card_context = CardContext(
         hook=service.hook,

@@ -61,6 +61,7 @@ def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) 
         "accesslog": None,  # the app logs each request (identifiers only)
         "loglevel": settings.log_level.lower(),
         "logconfig_dict": gunicorn_logconfig(settings.log_level, settings.log_format),
+        "logger_class": "cds_service.logs.GunicornLogger",
         "preload_app": True,  # load knowledge once, fail before forking if it is broken
         "child_exit": lambda server, worker: worker_exited(worker.pid),
     }

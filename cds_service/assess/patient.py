@@ -7,11 +7,10 @@ from datetime import date, timedelta
 from typing import Mapping
 
 from ..knowledge import Knowledge
-from ..record.model import ConditionEntry, ObservationEntry, PatientRecord
+from ..record.model import ConditionEntry, PatientRecord
 
 _ACTIVE = {"active", "recurrence", "relapse"}
 _NOT_TRUE = {"refuted", "entered-in-error"}
-_RESULT_STATUSES = {"final", "amended", "corrected"}
 
 
 @dataclass(frozen=True)
@@ -43,23 +42,12 @@ def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str)
     return tuple(c for c in record.conditions if is_true(c) and any(c.is_a(i) for i in ids))
 
 
-def final_results(record: PatientRecord) -> tuple[ObservationEntry, ...]:
-    return tuple(o for o in record.observations if o.status in _RESULT_STATUSES and o.effective is not None)
-
-
 def latest_results(record: PatientRecord, today: date) -> dict[str, LabResult]:
     """The latest final result per lab or vital concept up to today (rules judge whether it is recent enough)."""
-    latest: dict[str, LabResult] = {}
-    for observation in final_results(record):
-        if observation.effective > today:  # type: ignore[operator]
-            continue
-        for match in observation.matches:
-            current = latest.get(match.concept)
-            if current is None or (observation.effective, observation.source) > (current.day, current.source):
-                latest[match.concept] = LabResult(
-                    match.concept, observation.value, observation.unit, observation.result, observation.effective, observation.source  # type: ignore[arg-type]
-                )
-    return latest
+    return {
+        concept: LabResult(concept, o.value, o.unit, o.result, o.effective, o.source)  # type: ignore[arg-type]
+        for concept, o in record.latest_final_results(today).items()
+    }
 
 
 @dataclass(frozen=True)

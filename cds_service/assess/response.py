@@ -11,9 +11,9 @@ from datetime import date
 
 from ..knowledge import Knowledge, ResponseCriterion
 from ..record.model import PatientRecord
+from ..record.observations import RESULT_STATUSES
 from .course import DupilumabCourse
 
-_RESULT_STATUSES = {"final", "amended", "corrected"}
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,8 @@ class ResponseAssessment:
 def severity_scores(record: PatientRecord, knowledge: Knowledge) -> dict[str, list[SeverityScore]]:
     """Scores by instrument, oldest first; only final results with a date and a value."""
     scores: dict[str, list[SeverityScore]] = {}
-    for observation in record.observations:
-        if observation.status not in _RESULT_STATUSES or observation.effective is None or observation.value is None:
+    for observation in record.observations_of(knowledge.response.criteria):
+        if observation.status not in RESULT_STATUSES or observation.effective is None or observation.value is None:
             continue
         for match in observation.matches:
             if match.concept in knowledge.response.criteria:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from ..assess.patient import PatientFactors, final_results
+from ..assess.patient import PatientFactors
 from ..knowledge import BaselineTest, Knowledge
 from ..record.model import PatientRecord
 
@@ -13,12 +13,7 @@ def missing_baseline_tests(agent: str, record: PatientRecord, patient: PatientFa
     monitoring = knowledge.monitoring.get(agent)
     if monitoring is None:
         return ()
-    latest: dict[str, date] = {}  # concept -> latest result up to today, indexed once
-    for observation in final_results(record):
-        if observation.effective <= patient.today:  # type: ignore[operator]
-            for match in observation.matches:
-                if observation.effective > latest.get(match.concept, date.min):  # type: ignore[operator]
-                    latest[match.concept] = observation.effective  # type: ignore[assignment]
+    latest = {concept: o.effective for concept, o in record.latest_final_results(patient.today).items()}
     missing = []
     # One order for every agent (the knowledge file's), so the cards list tests the same way.
     order = list(knowledge.baseline_tests)

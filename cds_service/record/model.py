@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
+
+if TYPE_CHECKING:
+    from .observations import ObservationIndex, RetainedObservations
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,16 @@ class PatientRecord:
     demographics_: Demographics | None
     conditions_: tuple[ConditionEntry, ...]
     medications_: tuple[MedicationUse, ...]
-    observations_: tuple[ObservationEntry, ...]
+    observation_index: "ObservationIndex | RetainedObservations"  # the latter in a cached record
     draft_orders: tuple[DraftOrder, ...] = ()
     # section name (FHIR resource type) -> why it is unavailable
     unavailable: Mapping[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
+    notes_: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What was tolerated or ignored while reading the record (reads every Observation)."""
+        return (*self.notes_, *self.observation_index.notes())
 
     def _require(self, *sections: str) -> None:
         missing = frozenset(s for s in sections if s in self.unavailable)
@@ -171,5 +179,17 @@ class PatientRecord:
 
     @property
     def observations(self) -> tuple[ObservationEntry, ...]:
+        """Every Observation the rules could use, sorted by resource (reads them all)."""
         self._require("Observation")
-        return self.observations_
+        return self.observation_index.all()
+
+    def observations_of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
+        """The Observations denoting any of `concepts` (e.g. a score's whole series), sorted by resource."""
+        self._require("Observation")
+        return self.observation_index.of(concepts)
+
+    def latest_final_results(self, today: date) -> dict[str, ObservationEntry]:
+        """Per concept, the latest Observation with a final status (final, amended, corrected) dated up to
+        `today`; of two on the same day, the larger resource label."""
+        self._require("Observation")
+        return self.observation_index.latest_final(today)

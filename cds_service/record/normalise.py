@@ -23,9 +23,9 @@ from .model import (
     ObservationEntry,
     PatientRecord,
 )
+from .observations import OBSERVATION_KINDS, ObservationIndex, observation_effective
 
 _SUBJECT_ELEMENTS = ("subject", "patient")
-_OBSERVATION_KINDS = ("score", "lab", "vital")
 
 
 def build_patient_record(
@@ -56,7 +56,7 @@ def build_patient_record(
         *reader.each(resources.get("MedicationDispense", ()), reader.medication_dispense),
         *reader.each(resources.get("MedicationAdministration", ()), reader.medication_administration),
     )
-    observations = tuple(reader.each(resources.get("Observation", ()), reader.observation))
+    observations = reader.observation_index(resources.get("Observation", ()))
     orders = tuple(reader.draft_orders(draft_orders, selections))
     # Sorted by resource, so the answer does not depend on the order a client or server sent them in.
     return PatientRecord(
@@ -64,10 +64,10 @@ def build_patient_record(
         demographics_=demographics,
         conditions_=tuple(sorted(conditions, key=_by_source)),
         medications_=tuple(sorted(medications, key=_by_source)),
-        observations_=tuple(sorted(observations, key=_by_source)),
+        observation_index=observations,
         draft_orders=orders,
         unavailable=unavailable,
-        notes=tuple(reader.notes),
+        notes_=tuple(reader.notes),
     )
 
 
@@ -115,19 +115,25 @@ class _Reader:
 
     # -- shared checks -------------------------------------------------------------------
 
-    def _belongs_to_patient(self, raw: dict[str, Any]) -> bool:
+    def _other_patient(self, raw: dict[str, Any]) -> str | None:
+        """The id of the other patient a resource names as its subject, if it names one."""
         for element in _SUBJECT_ELEMENTS:
             reference = raw.get(element)
             if isinstance(reference, dict) and reference.get("reference") == self._own_reference:
-                return True  # the common case, without parsing
+                return None  # the common case, without parsing
             target = fj.reference_target(reference)
             if target is not None:
                 kind, rid = target
-                if kind == "Patient" and rid != self.patient_id:
-                    self.notes.append(f"{fj.resource_label(raw)}: belongs to Patient/{rid}, not Patient/{self.patient_id}; ignored")
-                    return False
-                return True
-        return True
+                return rid if kind == "Patient" and rid != self.patient_id else None
+        return None
+
+    def _belongs_to_patient(self, raw: dict[str, Any], notes: list[str] | None = None) -> bool:
+        other = self._other_patient(raw)
+        if other is not None:
+            (self.notes if notes is None else notes).append(
+                f"{fj.resource_label(raw)}: belongs to Patient/{other}, not Patient/{self.patient_id}; ignored"
+            )
+        return other is None
 
     def _checked(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         if raw.get("status") == "entered-in-error" or fj.code_of(raw.get("verificationStatus")) == "entered-in-error":
@@ -137,15 +143,16 @@ class _Reader:
             return None
         return fj.checked_resource(raw, self.notes) if self.validate else raw
 
-    def _date(self, raw: dict[str, Any], value: Any, element: str):
+    def _date(self, raw: dict[str, Any], value: Any, element: str, notes: list[str] | None = None):
+        notes = self.notes if notes is None else notes
         parsed = fj.fhir_date(value)
         if parsed is None:
             if value is not None:
-                self.notes.append(f"{fj.resource_label(raw)}: {element} is not a FHIR date; ignored")
+                notes.append(f"{fj.resource_label(raw)}: {element} is not a FHIR date; ignored")
             return None
         day, precision = parsed
         if precision != "day":
-            self.notes.append(f"{fj.resource_label(raw)}: {element} {value} is only {precision}-precise; taken as {day.isoformat()}")
+            notes.append(f"{fj.resource_label(raw)}: {element} {value} is only {precision}-precise; taken as {day.isoformat()}")
         return day
 
     def _matches(self, concept: Concept, kinds: Iterable[str], context: Iterable[str] = ()) -> list[ConceptMatch]:
@@ -312,17 +319,25 @@ class _Reader:
 
     # -- Observation ---------------------------------------------------------------------
 
-    def observation(self, raw: dict[str, Any]) -> ObservationEntry | None:
+    def observation_index(self, raws: Iterable[dict[str, Any]]) -> ObservationIndex:
         """Observations are the bulk of a record: they are matched by their code element (once per distinct
-        code) and read with type-checked accessors, without model validation; a malformed element read here
-        is noted and treated as absent."""
-        code, matches = self.matcher.match_element(raw.get("code"), _OBSERVATION_KINDS)
-        if not matches:
-            return None
+        code) and read when the rules ask (record/observations.py)."""
+        definitions = self.matcher.definitions
+        return ObservationIndex(
+            raws,
+            lambda code: self.matcher.match_element(code, OBSERVATION_KINDS),
+            frozenset(d.id for d in definitions.values() if d.kind == "score"),
+            self.observation,
+            lambda raw: self._other_patient(raw) is not None,
+        )
+
+    def observation(self, raw: dict[str, Any], code: Concept, matches: tuple[ConceptMatch, ...], notes: list[str]) -> ObservationEntry | None:
+        """One Observation already matched by its code, read with type-checked accessors (no model
+        validation); a malformed element is noted and treated as absent."""
         if raw.get("status") == "entered-in-error":
-            self.notes.append(f"{fj.resource_label(raw)}: entered in error; ignored")
+            notes.append(f"{fj.resource_label(raw)}: entered in error; ignored")
             return None
-        if not self._belongs_to_patient(raw):
+        if not self._belongs_to_patient(raw, notes):
             return None
         label = fj.resource_label(raw)
         raw_value, raw_unit = _observation_value(raw)
@@ -334,26 +349,23 @@ class _Reader:
                 low, high = definition.value_range or (float("-inf"), float("inf"))
                 if raw_value is None or not low <= raw_value <= high or not definition.accepts_unit(raw_unit):
                     shown = "no numeric value" if raw_value is None else f"value {raw_value:g} {raw_unit or ''}".rstrip()
-                    self.notes.append(f"{label}: looks like {definition.label} but has {shown}; ignored")
+                    notes.append(f"{label}: looks like {definition.label} but has {shown}; ignored")
                     continue
             elif definition.canonical_unit is not None:
                 converted = definition.convert(raw_value, raw_unit)
                 if converted is None and raw_value is not None:
-                    self.notes.append(f"{label}: {definition.label} in unit {raw_unit!r} cannot be compared with thresholds")
+                    notes.append(f"{label}: {definition.label} in unit {raw_unit!r} cannot be compared with thresholds")
                 value, unit = converted, (definition.canonical_unit if converted is not None else raw_unit)
             kept.append(match)
         if not kept:
             return None
-        period = raw.get("effectivePeriod")
-        effective = raw.get("effectiveDateTime") or (period.get("start") if isinstance(period, dict) else None) \
-            or raw.get("effectiveInstant") or raw.get("issued")
         status = raw.get("status")
         return ObservationEntry(
             source=label,
             code=code,
             matches=tuple(kept),
             status=status if isinstance(status, str) else None,
-            effective=self._date(raw, effective, "effective"),
+            effective=self._date(raw, observation_effective(raw), "effective", notes),
             value=value,
             unit=unit,
             result=_qualitative_result(raw) if any(self.matcher.definitions[m.concept].qualitative for m in kept) else None,

@@ -1,0 +1,222 @@
+"""A patient's Observations, indexed once by the concepts their code denotes and read on demand.
+
+Observations are most of a record (years of labs and vital signs), and the rules read few of them:
+every score of an instrument, and the latest result of a lab or vital sign. Reading each one into an
+`ObservationEntry` cost more than parsing the request (1,000-resource record: 4 ms against 2.5 ms),
+so the index only sorts raw resources by their code (once per distinct code element) and reads:
+
+- a concept's whole series when asked for it (`of`: scores);
+- the latest final result per concept (`latest_final`): each candidate's status, subject and date
+  are looked at, and only the latest one is read;
+- everything, for `all` and for the notes of a record being explained.
+
+The answers are those of reading every resource first: `tests/test_record.py` checks them against
+each other on every fixture and on synthetic records.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable, Iterable, Mapping
+
+import orjson
+
+from . import fhir_json as fj
+from .model import Concept, ConceptMatch, ObservationEntry
+
+RESULT_STATUSES = frozenset({"final", "amended", "corrected"})  # FHIR ObservationStatus values of a usable result
+OBSERVATION_KINDS = ("score", "lab", "vital")
+
+# Reads one raw Observation already matched to (concept, matches): an entry or None, and the notes it made.
+ReadObservation = Callable[[dict[str, Any], Concept, tuple[ConceptMatch, ...], list[str]], "ObservationEntry | None"]
+
+
+def observation_effective(raw: Mapping[str, Any]) -> Any:
+    """The element that dates an Observation, as sent (a FHIR date/dateTime string, or something malformed)."""
+    period = raw.get("effectivePeriod")
+    return raw.get("effectiveDateTime") or (period.get("start") if isinstance(period, dict) else None) \
+        or raw.get("effectiveInstant") or raw.get("issued")
+
+
+@dataclass
+class _CodeGroup:
+    """Observations sharing one code element: the same concept and matches."""
+
+    concept: Concept
+    matches: tuple[ConceptMatch, ...]
+    read_whole: bool  # a score may be dropped or keep fewer matches when read: such groups are read in full
+    members: list[int] = field(default_factory=list)  # positions in ObservationIndex._raws
+
+
+class ObservationIndex:
+    def __init__(
+        self,
+        raws: Iterable[dict[str, Any]],
+        match_element: Callable[[Any], tuple[Concept, tuple[ConceptMatch, ...]]],
+        score_concepts: frozenset[str],
+        read: ReadObservation,
+        foreign_patient: Callable[[dict[str, Any]], bool],
+    ):
+        """`match_element(code)` matches a code element; `foreign_patient(raw)` says (without noting) that a
+        resource names another patient; `read` turns a raw resource into an entry, as reading all would."""
+        self._read = read
+        self._foreign_patient = foreign_patient
+        self._raws: list[dict[str, Any]] = []
+        self._groups: list[_CodeGroup] = []
+        self._by_concept: dict[str, list[_CodeGroup]] = {}
+        self._entries: dict[int, ObservationEntry | None] = {}
+        self._notes: dict[int, list[str]] = {}
+        self._lock = threading.Lock()  # a cached record is read by several threads
+        self._all: tuple[ObservationEntry, ...] | None = None
+        by_code: dict[bytes, _CodeGroup] = {}
+        for raw in raws:
+            code = raw.get("code")
+            try:
+                key = orjson.dumps(code)
+            except TypeError:  # not JSON-serialisable (cannot come from a parsed request): matched on its own
+                key = None
+            group = by_code.get(key) if key is not None else None
+            if group is None:
+                concept, matches = match_element(code)
+                group = _CodeGroup(concept, matches, any(m.concept in score_concepts for m in matches))
+                if key is not None:
+                    by_code[key] = group
+                if matches:
+                    self._groups.append(group)
+                    for match in matches:
+                        self._by_concept.setdefault(match.concept, []).append(group)
+            if group.matches:
+                group.members.append(len(self._raws))
+                self._raws.append(raw)
+
+    def __len__(self) -> int:
+        return len(self._raws)
+
+    def _read_members(self, group: _CodeGroup, positions: Iterable[int]) -> None:
+        """Read the members not read yet (under the lock)."""
+        for position in positions:
+            if position not in self._entries:
+                notes: list[str] = []
+                self._entries[position] = self._read(self._raws[position], group.concept, group.matches, notes)
+                if notes:
+                    self._notes[position] = notes
+
+    def _read_group(self, group: _CodeGroup) -> list[tuple[int, ObservationEntry]]:
+        with self._lock:
+            self._read_members(group, group.members)
+            return [(p, e) for p in group.members if (e := self._entries[p]) is not None]
+
+    def all(self) -> tuple[ObservationEntry, ...]:
+        """Every Observation the rules could use, sorted by resource."""
+        if self._all is None:
+            entries = [e for g in self._groups for _, e in self._read_group(g)]
+            self._all = tuple(sorted(entries, key=_by_source))
+        return self._all
+
+    def notes(self) -> list[str]:
+        """What reading every Observation noted, in the order they were sent."""
+        self.all()
+        return [note for position in sorted(self._notes) for note in self._notes[position]]
+
+    def of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
+        """The Observations matching any of `concepts`, sorted by resource."""
+        groups = {id(g): g for c in concepts for g in self._by_concept.get(c, ())}
+        entries = [e for g in groups.values() for _, e in self._read_group(g)]
+        return tuple(sorted(entries, key=_by_source))
+
+    def latest_final(self, today: date) -> dict[str, ObservationEntry]:
+        """Per concept, the latest result with a final status dated up to `today`; of two on the same day the
+        larger resource label, then the one sent first: the same choice as over every Observation read."""
+        best: dict[str, tuple[date, str, int, ObservationEntry]] = {}
+
+        def offer(day: date, label: str, position: int, entry: ObservationEntry) -> None:
+            for match in entry.matches:
+                current = best.get(match.concept)
+                if current is None or (day, label, -position) > (current[0], current[1], -current[2]):
+                    best[match.concept] = (day, label, position, entry)
+
+        for group in self._groups:
+            if group.read_whole:
+                for position, entry in self._read_group(group):
+                    if entry.status in RESULT_STATUSES and entry.effective is not None and entry.effective <= today:
+                        offer(entry.effective, entry.source, position, entry)
+                continue
+            top = self._latest_candidate(group, today)
+            if top is None:
+                continue
+            with self._lock:
+                self._read_members(group, (top[2],))
+                entry = self._entries[top[2]]
+            if entry is not None:  # always, for a lab or vital that passed the candidate checks
+                offer(*top, entry)
+        return {concept: found[3] for concept, found in best.items()}
+
+    def retained(self, today: date) -> "RetainedObservations":
+        """What a cached record keeps: the latest results for `today` and the series read so far, without
+        the raw resources (a cached 1,000-resource record: 0.25 MB instead of 1.5 MB)."""
+        latest = self.latest_final(today)
+        series: dict[str, tuple[ObservationEntry, ...]] = {}
+        unread: set[str] = set()
+        with self._lock:
+            for concept, groups in self._by_concept.items():
+                if all(p in self._entries for g in groups for p in g.members):
+                    entries = [e for g in groups for p in g.members if (e := self._entries[p]) is not None]
+                    series[concept] = tuple(sorted(entries, key=_by_source))
+                else:
+                    unread.add(concept)
+        return RetainedObservations(today, latest, series, frozenset(unread))
+
+    def _latest_candidate(self, group: _CodeGroup, today: date) -> tuple[date, str, int] | None:
+        """Labs and vitals: reading keeps every member of the patient that is not entered in error, with the
+        group's matches, so the latest can be chosen from status, subject and date alone."""
+        top: tuple[date, str, int] | None = None
+        for position in group.members:
+            raw = self._raws[position]
+            if raw.get("status") not in RESULT_STATUSES:
+                continue
+            parsed = fj.fhir_date(observation_effective(raw))
+            if parsed is None or parsed[0] > today or (top is not None and parsed[0] < top[0]):
+                continue
+            if self._foreign_patient(raw):
+                continue
+            label = fj.resource_label(raw)
+            if top is None or (parsed[0], label) > (top[0], top[1]):  # members ascend: ties keep the first sent
+                top = (parsed[0], label, position)
+        return top
+
+
+class RetainedObservations:
+    """The part of an ObservationIndex a cached record keeps (the hook calls a cache hit serves ask only for
+    this). Asking for more is a programming error, raised rather than answered from partial data."""
+
+    def __init__(
+        self, today: date, latest: dict[str, ObservationEntry], series: dict[str, tuple[ObservationEntry, ...]], unread: frozenset[str]
+    ):
+        self._today = today
+        self._latest = latest
+        self._series = series  # concept -> every entry, for the concepts whose Observations were all read
+        self._unread = unread  # concepts with Observations that were not read
+
+    def latest_final(self, today: date) -> dict[str, ObservationEntry]:
+        if today != self._today:
+            raise LookupError(f"cached observations hold the latest results for {self._today}, not {today}")
+        return self._latest
+
+    def of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
+        wanted = set(concepts)
+        if wanted & self._unread:
+            raise LookupError(f"cached observations did not keep {sorted(wanted & self._unread)}")
+        entries = {id(e): e for c in wanted for e in self._series.get(c, ())}
+        return tuple(sorted(entries.values(), key=_by_source))
+
+    def all(self) -> tuple[ObservationEntry, ...]:
+        raise LookupError("a cached record does not keep every Observation")
+
+    def notes(self) -> list[str]:
+        raise LookupError("a cached record does not keep the notes of every Observation")
+
+
+def _by_source(entry: ObservationEntry) -> str:
+    return entry.source
