@@ -24,6 +24,10 @@ from .gather.prefetch import GatheredData
 from .record.model import PatientRecord
 
 
+_MEMO_LIMIT = 256
+_MISSING = object()
+
+
 @dataclass
 class CachedPatient:
     record: PatientRecord  # without draft orders: those come with each call
@@ -33,10 +37,14 @@ class CachedPatient:
     _memo: dict[Any, Any] = field(default_factory=dict)
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """Derived values (the ranked plan, missing baseline tests) computed once per entry."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        """Derived values (the ranked plan, missing baseline tests, answers) computed once per entry; past
+        _MEMO_LIMIT values (a client sending ever new draft orders for one patient) they are not kept."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = compute()
+            if len(self._memo) < _MEMO_LIMIT:
+                self._memo[key] = found
+        return found
 
 
 # The key is computed on every call, so its hash must cost little next to parsing the request: XXH3-128

@@ -15,13 +15,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+import orjson
 
 from .assess.findings import Assessment, Finding, FindingKind, assess_patient
 from .assess.orders import OrderFocus, orders_in_focus
 from .assess.patient import patient_factors
 from .assess.response import ResponseAssessment
 from .cards.model import Card
-from .cards.render import CardContext, render_finding, render_monitoring, render_safety
+from .cards.render import CardContext, IssuedCards, finding_text, render_finding, render_monitoring, render_safety
 from .gather.fhir_server import FhirServerReader
 from .patient_cache import CachedPatient, PatientCache, patient_key
 from .gather.prefetch import GatheredData, read_prefetch
@@ -68,10 +69,14 @@ def evaluate_hook(
 ) -> HookOutcome:
     """`deadline` (time.monotonic()) bounds reading the FHIR server; by default the configured budget from now.
     `base_url` is where this service is reached (cards link to its SMART app there)."""
-    key = patient_key(request.prefetch, request.patient_id, now.date(), engine.settings.validate_resources)
+    caching = engine.patients.max_resources > 0
+    key = patient_key(request.prefetch, request.patient_id, now.date(), engine.settings.validate_resources) if caching else None
     cached = engine.patients.get(key)
     if cached is not None:  # the same prefetch and day as a recent call: its record and assessment still hold
-        return _decide(cached.gathered, request, service, engine, now, key, cached, base_url)
+        try:
+            return _decide(cached.gathered, request, service, engine, now, key, cached, base_url)
+        except DataUnavailable:
+            pass  # this hook needs a section the first one did not: read the prefetch again, then the server
     gathered = read_prefetch(request.prefetch, service.prefetch)
     try:
         return _decide(gathered, request, service, engine, now, key, None, base_url)
@@ -90,6 +95,13 @@ def evaluate_hook(
         return _decide(gathered, request, service, engine, now, None, None, base_url)  # data from the server: not cached
 
 
+@dataclass(frozen=True)
+class _Answer:
+    record: PatientRecord  # with the call's draft orders
+    assessment: Assessment | None
+    cards: IssuedCards
+
+
 def _decide(
     gathered: GatheredData,
     request: HookRequest,
@@ -100,17 +112,57 @@ def _decide(
     cached: CachedPatient | None = None,
     base_url: str | None = None,
 ) -> HookOutcome:
+    """The answer for this call. With a cache entry, the answer to the same hook, draft orders and caller is
+    rendered once and issued again with this call's identifiers."""
+    context = request.context
+    public_url = base_url or engine.settings.public_base_url
+    card_context = CardContext(
+        hook=service.hook,
+        hook_instance=request.hook_instance,
+        today=now.date(),
+        patient_id=request.patient_id,
+        user_id=context.get("userId"),
+        encounter_id=context.get("encounterId"),
+        topic_system=engine.settings.card_topic_system,
+        override_reason_system=engine.settings.override_reason_system,
+        source_label=engine.settings.source_label,
+        app_url=f"{public_url}/smart/launch" if public_url else None,
+    )
+    template = replace(card_context, hook_instance="")
+    if cached is None:
+        base = build_patient_record(
+            request.patient_id,
+            gathered.resources,
+            gathered.unavailable,
+            engine.knowledge.concepts,
+            notes=gathered.notes,
+            validate=engine.settings.validate_resources,
+        )
+        answer = _answer(base, None, gathered, request, service, engine, template, key)
+    else:
+        try:
+            orders = orjson.dumps([context.get("draftOrders"), context.get("selections")]) if service.hook in ORDER_HOOKS else b""
+        except TypeError:  # not from JSON (cannot come over HTTP): no reuse
+            orders = None
+        entry = cached
+        compute = lambda: _answer(entry.record, entry, gathered, request, service, engine, template, key)  # noqa: E731
+        answer = compute() if orders is None else cached.memo(("answer", service.hook, orders, template), compute)
+    return HookOutcome({"cards": answer.cards.issue(card_context)}, answer.record, answer.assessment)
+
+
+def _answer(
+    base: PatientRecord,
+    cached: CachedPatient | None,
+    gathered: GatheredData,
+    request: HookRequest,
+    service: ServiceDefinition,
+    engine: Engine,
+    card_context: CardContext,
+    key: bytes | None,
+) -> _Answer:
     knowledge = engine.knowledge
     context = request.context
-    today = now.date()
-    base = cached.record if cached else build_patient_record(
-        request.patient_id,
-        gathered.resources,
-        gathered.unavailable,
-        knowledge.concepts,
-        notes=gathered.notes,
-        validate=engine.settings.validate_resources,
-    )
+    today = card_context.today
     orders = read_draft_orders(
         request.patient_id, knowledge.concepts, gathered.resources, context.get("draftOrders"),
         context.get("selections") if service.hook == "order-select" else None,
@@ -118,7 +170,7 @@ def _decide(
     record = replace(base, draft_orders=orders)
     focus = orders_in_focus(record, knowledge)
     if service.hook in ORDER_HOOKS and not focus:
-        return HookOutcome({"cards": []}, record, None)
+        return _Answer(record, None, IssuedCards(()))
 
     if cached is None:
         # Only what draft orders may reference is kept of the raw data (their Medication resources).
@@ -126,29 +178,16 @@ def _decide(
         weight = sum(map(len, gathered.resources.values()))
         assessment = assess_patient(base, today, knowledge)
         cached = CachedPatient(base, assessment, weight, kept)
-        if key is not None and engine.patients.max_resources > 0:
+        if key is not None:
             # The cache keeps what a later call about the same data reads, not the raw Observations;
             # the derived values this call computes are shared with it.
             kept_record = replace(base, observation_index=base.observation_index.retained(today))
             engine.patients.put(key, CachedPatient(kept_record, assessment, weight, kept, cached._memo))
-    assessment = cached.assessment
-    card_context = CardContext(
-        hook=service.hook,
-        hook_instance=request.hook_instance,
-        today=today,
-        patient_id=request.patient_id,
-        user_id=context.get("userId"),
-        encounter_id=context.get("encounterId"),
-        topic_system=engine.settings.card_topic_system,
-        override_reason_system=engine.settings.override_reason_system,
-        source_label=engine.settings.source_label,
-        app_url=f"{base_url or engine.settings.public_base_url}/smart/launch" if (base_url or engine.settings.public_base_url) else None,
-    )
     if service.hook in ORDER_HOOKS:
         cards = _order_cards(record, cached, focus, card_context, engine)
     else:
         cards = _finding_cards(record, cached, card_context, engine)
-    return HookOutcome({"cards": [c.to_json() for c in cards]}, record, assessment)
+    return _Answer(record, cached.assessment, IssuedCards.of(cards))
 
 
 def _finding_cards(
@@ -166,10 +205,18 @@ def _finding_cards(
             first = plan.suggested()[0].option.id if plan.suggested() else None
             if first:
                 gaps = cached.memo(("missing", first), lambda: missing_baseline_tests(first, record, assessment.patient, knowledge))  # type: ignore[arg-type]
-        cards.append(
-            render_finding(finding, assessment, plan, context, knowledge, dupilumab_orders=dupilumab_orders, baseline_gaps=gaps)
-        )
+        cards.append(_finding_card(cached, finding, plan, context, knowledge, dupilumab_orders=dupilumab_orders, baseline_gaps=gaps))
     return cards
+
+
+def _finding_card(cached: CachedPatient, finding: Finding, plan: Any, context: CardContext, knowledge: Knowledge, *,
+                  dupilumab_orders: tuple = (), switch_drafted: bool = False, baseline_gaps: tuple = ()) -> Card:
+    """A finding of the cached assessment as a card; its text is written once per entry and draft orders."""
+    options = {"dupilumab_orders": dupilumab_orders, "switch_drafted": switch_drafted, "baseline_gaps": baseline_gaps}
+    key = ("finding-text", finding.kind, plan is not None, switch_drafted, tuple(o.source for o in dupilumab_orders),
+           tuple(t.id for t in baseline_gaps))
+    text = cached.memo(key, lambda: finding_text(finding, cached.assessment, plan, context.today, knowledge, **options))
+    return render_finding(finding, cached.assessment, plan, context, knowledge, text=text, **options)
 
 
 def _order_cards(record: PatientRecord, cached: CachedPatient, focus: OrderFocus, context: CardContext, engine: Engine) -> list[Card]:
@@ -198,7 +245,7 @@ def _order_cards(record: PatientRecord, cached: CachedPatient, focus: OrderFocus
             if finding.kind is FindingKind.TRIAL_TOO_SHORT or (
                 finding.kind is FindingKind.OCULAR_SURFACE_DISEASE and not finding.leads_to_switch
             ):
-                cards.append(render_finding(finding, assessment, None, context, knowledge, switch_drafted=True))
+                cards.append(_finding_card(cached, finding, None, context, knowledge, switch_drafted=True))
         cards += _switch_too_early(assessment, context, knowledge)
     if focus.dupilumab:
         cards += _finding_cards(record, cached, context, engine, dupilumab_orders=focus.dupilumab)

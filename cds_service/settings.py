@@ -66,7 +66,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_PATIENT_CACHE_RESOURCES": (
         "50000",
         "Resources of recent patients each worker keeps, so repeated hook calls with the same prefetch "
-        "(order-select on every order picked) reuse the record and assessment. 0 turns it off.",
+        "(order-select on every order picked) reuse the record, the assessment and the rendered cards. 0 turns it off.",
     ),
     "CDS_SMART_CLIENT_ID": ("dupilumab-cds", "Client id of the SMART app (/smart/launch) at the EHR's authorization server."),
     "CDS_SECRET_KEY": ("", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."),

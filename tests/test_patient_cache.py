@@ -4,6 +4,8 @@ the data or the day is a different entry."""
 from __future__ import annotations
 
 import copy
+import json
+import uuid
 
 import pytest
 
@@ -43,3 +45,30 @@ def test_a_new_day_is_a_new_entry(make_app):
     first = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]["summary"]
     second = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]["summary"]
     assert "26 weeks" in first and "30 weeks" in second
+
+
+@pytest.mark.parametrize("hook", ["patient-view", "order-select"])
+def test_each_call_gets_its_own_card_and_suggestion_ids_from_its_hook_instance(make_app, hook):
+    """Answers are rendered once per patient and draft orders; the identifiers a clinician's feedback and
+    the SMART app's appContext name still come from each call (and are the same for a retried call)."""
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    client = make_app(now=scenario.evaluate_at).test_client()
+
+    def call(instance):
+        body = {**hook_request(scenario, hook), "hookInstance": instance}
+        return client.post(service_url(hook), json=body).get_json()["cards"]
+
+    def ids(cards):
+        return {card["uuid"] for card in cards} | {s["uuid"] for card in cards for s in card.get("suggestions", [])}
+
+    first, second = call(str(uuid.uuid4())), call(str(uuid.uuid4()))
+    retried = call(first_instance := str(uuid.uuid4()))
+    assert call(first_instance) == retried
+    assert first and any(card.get("suggestions") for card in first)
+    assert ids(first).isdisjoint(ids(second)) and ids(second).isdisjoint(ids(retried))
+    instance = str(uuid.uuid4())
+    linked = [link for card in call(instance) for link in card.get("links", []) if "appContext" in link]
+    assert linked and all(json.loads(link["appContext"])["hookInstance"] == instance for link in linked)
+    # Apart from the identifiers, the same answer.
+    strip = lambda cards: [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]  # noqa: E731
+    assert strip(first) == strip(second)

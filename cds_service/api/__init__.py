@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     # The SMART app keeps its launch state (PKCE verifier, state) in a signed cookie, never the token.
     app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
+    app.session_interface = smart_routes.LaunchStateSessions()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"))
     store = store or open_store(settings.database_url)

@@ -53,6 +53,7 @@ class Suggestion:
     uuid: str
     actions: tuple[Action, ...] = ()
     is_recommended: bool | None = None
+    key: str = ""  # what the uuid is derived from within its card (not sent)
 
     def to_json(self) -> dict[str, Any]:
         return compact(
@@ -91,6 +92,7 @@ class Card:
     selection_behavior: str | None = None
     override_reasons: tuple[Coding, ...] = field(default=())
     links: tuple[Link, ...] = ()
+    key: str = ""  # what the uuid is derived from within a hook call (not sent)
 
     def __post_init__(self) -> None:
         if self.indicator not in INDICATORS:

@@ -64,10 +64,14 @@ class CardContext:
         """Stable for one hook call, unique across calls: feedback can name the card."""
         return str(uuid.uuid5(_CARD_NAMESPACE, f"{self.hook_instance}/{key}"))
 
+    def suggestion_uuid(self, card_key: str, name: str) -> str:
+        return str(uuid.uuid5(uuid.UUID(self.card_uuid(card_key)), name))
+
     def card(self, key: str, topic: str, summary: str, indicator: str, detail: str, override_kind: str,
              knowledge: Knowledge, suggestions: tuple[Suggestion, ...] = (), selection: str = "at-most-one",
              links: tuple[Link, ...] = ()) -> Card:
         return Card(
+            key=key,
             uuid=self.card_uuid(key),
             summary=summary,
             indicator=indicator,
@@ -89,6 +93,42 @@ class CardContext:
             return ()
         context = json.dumps({"topic": topic, "hookInstance": self.hook_instance, "patientId": self.patient_id}, separators=(",", ":"))
         return (Link("Open the dupilumab course timeline", self.app_url, "smart", context),)
+
+
+@dataclass(frozen=True)
+class IssuedCards:
+    """Cards as JSON, rendered once, issued to each hook call with that call's identifiers: card and
+    suggestion uuids and the hookInstance in SMART links' appContext are the only parts that depend on it."""
+
+    cards: tuple[tuple[str, dict[str, Any], tuple[str, ...]], ...]  # (card key, JSON, suggestion keys)
+
+    @classmethod
+    def of(cls, cards: Iterable[Card]) -> "IssuedCards":
+        return cls(tuple((c.key, c.to_json(), tuple(s.key for s in c.suggestions)) for c in cards))
+
+    def issue(self, context: CardContext) -> list[dict[str, Any]]:
+        """The cards for the call `context` describes (new objects where identifiers change; the rest shared)."""
+        issued = []
+        for key, template, suggestion_keys in self.cards:
+            card = {**template, "uuid": context.card_uuid(key)}
+            if "suggestions" in card:
+                card["suggestions"] = [
+                    {**s, "uuid": context.suggestion_uuid(key, name)} for s, name in zip(card["suggestions"], suggestion_keys)
+                ]
+            if "links" in card:
+                card["links"] = [_issued_link(link, context.hook_instance) for link in card["links"]]
+            issued.append(card)
+        return issued
+
+
+def _issued_link(link: dict[str, Any], hook_instance: str) -> dict[str, Any]:
+    if "appContext" not in link:
+        return link
+    app_context = json.loads(link["appContext"])
+    if "hookInstance" not in app_context:
+        return link
+    app_context["hookInstance"] = hook_instance
+    return {**link, "appContext": json.dumps(app_context, separators=(",", ":"))}
 
 
 # -- small text helpers ------------------------------------------------------------------------
@@ -114,18 +154,26 @@ def _refs(sources: Iterable[str]) -> str:
 # -- finding cards --------------------------------------------------------------------------------
 
 
-def render_finding(
+@dataclass(frozen=True)
+class FindingText:
+    """What a finding card says: the same for every call about the same data and day."""
+
+    summary: str
+    indicator: str
+    detail: str
+
+
+def finding_text(
     finding: Finding,
     assessment: Assessment,
     plan: NextLinePlan | None,
-    context: CardContext,
+    today: date,
     knowledge: Knowledge,
     *,
     dupilumab_orders: tuple[DraftOrder, ...] = (),
     switch_drafted: bool = False,
     baseline_gaps: tuple[BaselineTest, ...] = (),
-) -> Card:
-    """One card per finding. `plan` is given for the card that carries the switch suggestions."""
+) -> FindingText:
     kind = finding.kind
     others = [f for f in assessment.findings if f is not finding]
     switching_anyway = any(f.leads_to_switch for f in others)
@@ -134,7 +182,7 @@ def render_finding(
     if finding.evidence or finding.response.instruments:
         lines += _score_table(finding.response, finding)
         lines.append("")
-    lines += _course_lines(finding, context)
+    lines += _course_lines(finding, today)
     if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
         lines += _ocular_lines(finding, knowledge, switching_anyway)
     lines += _confounder_lines(finding)
@@ -146,8 +194,29 @@ def render_finding(
         lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps)]
     lines += ["", *_finding_advice(finding, knowledge, switch_drafted)]
     lines += ["", _rules_line(finding, plan, knowledge)]
-    suggestions = _switch_suggestions(plan, context.card_uuid(kind.value), finding, context, dupilumab_orders) if plan else ()
-    return context.card(kind.value, kind.value, summary, indicator, "\n".join(lines), _OVERRIDE_KIND[kind], knowledge,
+    return FindingText(summary, indicator, "\n".join(lines))
+
+
+def render_finding(
+    finding: Finding,
+    assessment: Assessment,
+    plan: NextLinePlan | None,
+    context: CardContext,
+    knowledge: Knowledge,
+    *,
+    dupilumab_orders: tuple[DraftOrder, ...] = (),
+    switch_drafted: bool = False,
+    baseline_gaps: tuple[BaselineTest, ...] = (),
+    text: FindingText | None = None,
+) -> Card:
+    """One card per finding. `plan` is given for the card that carries the switch suggestions; `text`, when
+    given, is `finding_text` of the same arguments (computed once for repeated calls about the same data)."""
+    kind = finding.kind
+    if text is None:
+        text = finding_text(finding, assessment, plan, context.today, knowledge, dupilumab_orders=dupilumab_orders,
+                            switch_drafted=switch_drafted, baseline_gaps=baseline_gaps)
+    suggestions = _switch_suggestions(plan, kind.value, finding, context, dupilumab_orders) if plan else ()
+    return context.card(kind.value, kind.value, text.summary, text.indicator, text.detail, _OVERRIDE_KIND[kind], knowledge,
                         suggestions, links=context.course_link(kind.value))
 
 
@@ -236,7 +305,7 @@ def _change(result: InstrumentResponse, score: SeverityScore) -> str:
     return f"{change:+g}" if change is not None else "no baseline"
 
 
-def _course_lines(finding: Finding, context: CardContext) -> list[str]:
+def _course_lines(finding: Finding, today: date) -> list[str]:
     course = finding.course
     if course.ongoing:
         status = "ongoing"
@@ -252,7 +321,7 @@ def _course_lines(finding: Finding, context: CardContext) -> list[str]:
     if scores:
         lines.append("- Scores used: " + _refs(s.source for s in scores) + ".")
         latest = max(s.day for s in scores)
-        lines.append(f"- Latest score: {latest.isoformat()}, {weeks((context.today - latest).days // 7)} before today.")
+        lines.append(f"- Latest score: {latest.isoformat()}, {weeks((today - latest).days // 7)} before today.")
     return lines
 
 
@@ -362,7 +431,7 @@ def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledg
 
 
 def _switch_suggestions(
-    plan: NextLinePlan, card_id: str, finding: Finding | None, context: CardContext, replacing: tuple[DraftOrder, ...]
+    plan: NextLinePlan, card_key: str, finding: Finding | None, context: CardContext, replacing: tuple[DraftOrder, ...]
 ) -> tuple[Suggestion, ...]:
     suggestions = []
     for index, ranked in enumerate(plan.suggested()):
@@ -377,7 +446,8 @@ def _switch_suggestions(
         suggestions.append(
             Suggestion(
                 label=label,
-                uuid=str(uuid.uuid5(uuid.UUID(card_id), ranked.option.id)),
+                key=ranked.option.id,
+                uuid=context.suggestion_uuid(card_key, ranked.option.id),
                 actions=tuple(actions),
                 is_recommended=True if index == 0 else None,
             )
@@ -438,10 +508,11 @@ def render_safety(
     card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
     if contraindications and plan is not None:
         alternatives = NextLinePlan(tuple(o for o in plan.offered if o.option.id != drafted.agent), plan.excluded)
-        suggestions = _switch_suggestions(alternatives, context.card_uuid(card_key), None, context, (drafted.order,))
+        suggestions = _switch_suggestions(alternatives, card_key, None, context, (drafted.order,))
         remove = Suggestion(
             label=f"Remove the draft {option.label} order",
-            uuid=str(uuid.uuid5(uuid.UUID(context.card_uuid(card_key)), "remove")),
+            key="remove",
+            uuid=context.suggestion_uuid(card_key, "remove"),
             actions=(Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),),
         )
         suggestions = (*suggestions, remove)
@@ -451,7 +522,8 @@ def render_safety(
         template = option.order
         replace = Suggestion(
             label=f"Replace with {template.text}: {template.instruction}",
-            uuid=str(uuid.uuid5(uuid.UUID(context.card_uuid(card_key)), "dose")),
+            key="dose",
+            uuid=context.suggestion_uuid(card_key, "dose"),
             actions=(
                 Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),
                 Action("create", f"Draft order: {template.text}, {template.instruction}",
@@ -479,11 +551,11 @@ def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], co
         "Windows are this service's choice (the sources give none).",
     ]
     card_key = f"{BASELINE_MONITORING}/{drafted.order.source}"
-    card_id = context.card_uuid(card_key)
     suggestions = tuple(
         Suggestion(
             label=f"Order {test.order_text}",
-            uuid=str(uuid.uuid5(uuid.UUID(card_id), test.id)),
+            key=test.id,
+            uuid=context.suggestion_uuid(card_key, test.id),
             actions=(Action("create", f"Draft order: {test.order_text}", resource=draft_service_request(test, option, context)),),
             is_recommended=True,
         )

@@ -80,6 +80,35 @@ def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> str 
     entries = bundle.get("entry", [])
     if not isinstance(entries, list):
         raise InvalidRequest([Problem(f"{where}.entry", "must be an array")])
+    if not _add_plain_entries(entries, data):
+        _add_entries(entries, where, data)
+    links = bundle.get("link", [])
+    if isinstance(links, list):
+        for link in links:
+            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+                data.notes.append(f"{where}: {resource_label(bundle)} has a next page")
+                return link["url"]
+    return None
+
+
+def _add_plain_entries(entries: list[Any], data: GatheredData) -> bool:
+    """The common case, a bundle of well-formed resources of one type, in a few C-level passes (a
+    1,000-entry bundle was 0.3 ms one entry at a time). False, having added nothing, for any other bundle."""
+    try:
+        resources = [entry["resource"] for entry in entries]
+        kinds = {resource["resourceType"] for resource in resources}
+    except (TypeError, KeyError):
+        return False
+    if len(kinds) != 1:
+        return not resources  # an empty bundle is plain; mixed types go one at a time
+    (kind,) = kinds
+    if not isinstance(kind, str) or kind == "OperationOutcome" or not all(type(r) is dict for r in resources):
+        return False
+    data.resources.setdefault(kind, []).extend(resources)
+    return True
+
+
+def _add_entries(entries: list[Any], where: str, data: GatheredData) -> None:
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
@@ -94,13 +123,6 @@ def _read_bundle(bundle: dict[str, Any], where: str, data: GatheredData) -> str 
             data.notes.append(f"{where}: server said: {_outcome_text(resource)}")
         else:
             data.notes.append(f"{where}.entry[{index}] is an OperationOutcome; skipped")
-    links = bundle.get("link", [])
-    if isinstance(links, list):
-        for link in links:
-            if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-                data.notes.append(f"{where}: {resource_label(bundle)} has a next page")
-                return link["url"]
-    return None
 
 
 def _outcome_text(outcome: dict[str, Any]) -> str:

@@ -165,14 +165,18 @@ class _Reader:
         kinds: Iterable[str],
         context_of: Callable[[dict[str, Any]], tuple[str, ...]] = lambda r: (),
     ) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
-        """Match the raw resource first (cheap); check only those the rules can use, then match what survived."""
-        if not self._matches(concept_of(raw), kinds, context_of(raw)):
+        """Match the raw resource first (cheap); check only those the rules can use, then match what survived
+        (validation may have dropped a malformed code; without it the checked resource is the raw one)."""
+        concept = concept_of(raw)
+        matches = self._matches(concept, kinds, context_of(raw))
+        if not matches:
             return None
         checked = self._checked(raw)
         if checked is None:
             return None
-        concept = concept_of(checked)
-        matches = self._matches(concept, kinds, context_of(checked))
+        if checked is not raw:
+            concept = concept_of(checked)
+            matches = self._matches(concept, kinds, context_of(checked))
         return (checked, concept, matches) if matches else None
 
     # -- Patient -------------------------------------------------------------------------

@@ -70,6 +70,7 @@ class ObservationIndex:
         self._notes: dict[int, list[str]] = {}
         self._lock = threading.Lock()  # a cached record is read by several threads
         self._all: tuple[ObservationEntry, ...] | None = None
+        self._latest: dict[date, dict[str, ObservationEntry]] = {}  # by day: asked by the factors and by monitoring
         by_code: dict[bytes, _CodeGroup] = {}
         for raw in raws:
             code = raw.get("code")
@@ -129,6 +130,12 @@ class ObservationIndex:
     def latest_final(self, today: date) -> dict[str, ObservationEntry]:
         """Per concept, the latest result with a final status dated up to `today`; of two on the same day the
         larger resource label, then the one sent first: the same choice as over every Observation read."""
+        found = self._latest.get(today)
+        if found is None:
+            found = self._latest[today] = self._latest_final(today)
+        return found
+
+    def _latest_final(self, today: date) -> dict[str, ObservationEntry]:
         best: dict[str, tuple[date, str, int, ObservationEntry]] = {}
 
         def offer(day: date, label: str, position: int, entry: ObservationEntry) -> None:
@@ -170,21 +177,38 @@ class ObservationIndex:
 
     def _latest_candidate(self, group: _CodeGroup, today: date) -> tuple[date, str, int] | None:
         """Labs and vitals: reading keeps every member of the patient that is not entered in error, with the
-        group's matches, so the latest can be chosen from status, subject and date alone."""
-        top: tuple[date, str, int] | None = None
-        for position in group.members:
-            raw = self._raws[position]
-            if raw.get("status") not in RESULT_STATUSES:
-                continue
-            parsed = fj.fhir_date(observation_effective(raw))
-            if parsed is None or parsed[0] > today or (top is not None and parsed[0] < top[0]):
-                continue
-            if self._foreign_patient(raw):
-                continue
-            label = fj.resource_label(raw)
-            if top is None or (parsed[0], label) > (top[0], top[1]):  # members ascend: ties keep the first sent
-                top = (parsed[0], label, position)
-        return top
+        group's matches, so the latest can be chosen from status, date and subject alone. Labels are compared
+        only between members of the same day, and the subject is checked only for the one chosen."""
+        raws = self._raws
+        passed_over: set[int] = set()  # chosen, then found to name another patient
+        while True:
+            top_day: date | None = None
+            top_position = -1
+            top_label: str | None = None
+            for position in group.members:  # ascending: of equal labels, the first sent stays
+                raw = raws[position]
+                if raw.get("status") not in RESULT_STATUSES:
+                    continue
+                parsed = fj.fhir_date(observation_effective(raw))
+                if parsed is None:
+                    continue
+                day = parsed[0]
+                if day > today or (top_day is not None and day < top_day) or position in passed_over:
+                    continue
+                if day == top_day:
+                    top_label = top_label or fj.resource_label(raws[top_position])
+                    label = fj.resource_label(raw)
+                    if label <= top_label:
+                        continue
+                    top_label = label
+                else:
+                    top_label = None
+                top_day, top_position = day, position
+            if top_day is None:
+                return None
+            if not self._foreign_patient(raws[top_position]):
+                return top_day, top_label or fj.resource_label(raws[top_position]), top_position
+            passed_over.add(top_position)
 
 
 class RetainedObservations:

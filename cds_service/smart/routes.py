@@ -7,7 +7,8 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, session
+from flask import Blueprint, Flask, Response, redirect, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from ..api.state import state
 from ..cards.render import CardContext
@@ -21,6 +22,16 @@ from .view import build_view
 log = logging.getLogger("cds_service.smart")
 blueprint = Blueprint("smart", __name__, template_folder="templates", url_prefix="/smart")
 _SESSION_KEY = "smart_launch"
+
+
+class LaunchStateSessions(SecureCookieSessionInterface):
+    """Only the SMART app has a session (its launch-state cookie). Other requests get Flask's null session
+    instead of a signing serialiser built and a cookie read on every hook call (4% of a worker's time)."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if not request.path.startswith(blueprint.url_prefix + "/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 _LAUNCH_TTL = 600  # seconds between launch and callback
 
 
