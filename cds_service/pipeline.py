@@ -145,7 +145,10 @@ def _decide(
         except TypeError:  # not from JSON (cannot come over HTTP): no reuse
             orders = None
         entry = cached
-        compute = lambda: _answer(entry.record, entry, gathered, request, service, engine, template, key)  # noqa: E731
+
+        def compute() -> _Answer:
+            return _answer(entry.record, entry, gathered, request, service, engine, template, key)
+
         answer = compute() if orders is None else cached.memo(("answer", service.hook, orders, template), compute)
     return HookOutcome({"cards": answer.cards.issue(card_context)}, answer.record, answer.assessment)
 
