@@ -112,8 +112,7 @@ class ObservationIndex:
     def all(self) -> tuple[ObservationEntry, ...]:
         """Every Observation the rules could use, sorted by resource."""
         if self._all is None:
-            entries = [e for g in self._groups for _, e in self._read_group(g)]
-            self._all = tuple(sorted(entries, key=_by_source))
+            self._all = _sorted(found for g in self._groups for found in self._read_group(g))
         return self._all
 
     def notes(self) -> list[str]:
@@ -124,8 +123,7 @@ class ObservationIndex:
     def of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
         """The Observations matching any of `concepts`, sorted by resource."""
         groups = {id(g): g for c in concepts for g in self._by_concept.get(c, ())}
-        entries = [e for g in groups.values() for _, e in self._read_group(g)]
-        return tuple(sorted(entries, key=_by_source))
+        return _sorted(found for g in groups.values() for found in self._read_group(g))
 
     def latest_final(self, today: date) -> dict[str, ObservationEntry]:
         """Per concept, the latest result with a final status dated up to `today`; of two on the same day the
@@ -169,8 +167,7 @@ class ObservationIndex:
         with self._lock:
             for concept, groups in self._by_concept.items():
                 if all(p in self._entries for g in groups for p in g.members):
-                    entries = [e for g in groups for p in g.members if (e := self._entries[p]) is not None]
-                    series[concept] = tuple(sorted(entries, key=_by_source))
+                    series[concept] = _sorted((p, e) for g in groups for p in g.members if (e := self._entries[p]) is not None)
                 else:
                     unread.add(concept)
         return RetainedObservations(today, latest, series, frozenset(unread))
@@ -244,3 +241,8 @@ class RetainedObservations:
 
 def _by_source(entry: ObservationEntry) -> str:
     return entry.source
+
+
+def _sorted(found: Iterable[tuple[int, ObservationEntry]]) -> tuple[ObservationEntry, ...]:
+    """By resource label, then in the order sent (as reading them all in order and sorting did)."""
+    return tuple(entry for _, entry in sorted(found, key=lambda f: (f[1].source, f[0])))
