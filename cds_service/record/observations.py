@@ -92,9 +92,6 @@ class ObservationIndex:
                 group.members.append(len(self._raws))
                 self._raws.append(raw)
 
-    def __len__(self) -> int:
-        return len(self._raws)
-
     def _read_members(self, group: _CodeGroup, positions: Iterable[int]) -> None:
         """Read the members not read yet (under the lock)."""
         for position in positions:
