@@ -4,12 +4,16 @@ tests/external/cds-hooks-2.0-requirements.csv are cited per test)."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from jsonschema import Draft202012Validator
 
+from cds_service.cards.render import name_based_uuid
 from support import EXTERNAL, hook_request, load_json, load_scenario, scenario_names, service_url, walk
 
 RESPONSE_SCHEMA = Draft202012Validator(load_json(Path(__file__).parent / "schemas" / "cds-hooks-response.schema.json"))
@@ -72,6 +76,20 @@ def test_cards_and_suggestions_have_unique_uuids(responses):
             assert all(ids), where
             assert seen.isdisjoint(ids), where
             seen.update(ids)
+
+
+def test_card_and_suggestion_uuids_are_rfc_4122_name_based_uuids(responses):
+    """REQ 80: "uuid" is a UUID; ours are version 5, so a retried call names its cards the same."""
+    for where, body in responses.items():
+        for card in body["cards"]:
+            for text in [card["uuid"], *(s["uuid"] for s in card.get("suggestions", []))]:
+                parsed = uuid.UUID(text)
+                assert (str(parsed), parsed.version, parsed.variant) == (text, 5, uuid.RFC_4122), where
+
+
+@given(namespace=st.binary(min_size=16, max_size=16), name=st.text(st.characters(blacklist_categories=("Cs",))))
+def test_name_based_uuids_are_those_of_the_standard_library(namespace, name):
+    assert name_based_uuid(namespace, name) == uuid.uuid5(uuid.UUID(bytes=namespace), name).bytes
 
 
 def test_suggestions_come_with_a_selection_behavior_and_at_most_one_recommendation(responses):

@@ -12,7 +12,7 @@ from flask import Flask, Response, g, request
 from .. import metrics
 from ..trust import AuthFailure
 from .errors import outcome_response
-from .state import state
+from .state import base_url, state
 
 log = logging.getLogger("cds_service.auth")
 
@@ -21,8 +21,7 @@ PROTECTED_ENDPOINTS = {"cds_hooks.discovery", "cds_hooks.call_service", "cds_hoo
 
 def called_url() -> str:
     """The exact URL the client called, as the token's `aud` must name it (CDS_PUBLIC_BASE_URL behind proxies)."""
-    base = state().engine.settings.public_base_url or request.host_url.rstrip("/")
-    return base + request.path
+    return base_url() + request.path
 
 
 def install(app: Flask) -> None:

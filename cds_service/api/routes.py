@@ -20,7 +20,7 @@ from ..hooks.validation import parse_feedback, parse_hook_request
 from ..pipeline import evaluate_hook
 from ..storage import AuditRecord, StoreUnavailable
 from .errors import outcome_response
-from .state import state
+from .state import base_url, state
 
 log = logging.getLogger("cds_service.http")
 blueprint = Blueprint("cds_hooks", __name__)
@@ -82,8 +82,7 @@ def call_service(service_id: str) -> Response:
     g.patient = hook_request.patient_id
     current = state()
     deadline = g.started + current.engine.settings.fhir_time_budget_ms / 1000  # the budget counts from arrival
-    base_url = current.engine.settings.public_base_url or request.host_url.rstrip("/")
-    outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline, base_url)
+    outcome = evaluate_hook(hook_request, service, current.engine, current.clock(), deadline, base_url())
     g.cards = len(outcome.response["cards"])
     g.issued = tuple((card["uuid"], card["source"]["topic"]["code"]) for card in outcome.response["cards"])
     metrics.count_cards([topic for _, topic in g.issued])

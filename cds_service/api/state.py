@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Callable
 
-from flask import current_app
+from flask import current_app, request
+from werkzeug.sansio.utils import get_current_url
 
 from ..pipeline import Engine
 from ..storage import Store
@@ -27,3 +29,13 @@ class ServiceState:
 
 def state() -> ServiceState:
     return current_app.extensions["cds_service"]
+
+
+def base_url() -> str:
+    """Where the client reached this service: CDS_PUBLIC_BASE_URL behind proxies, else the request's scheme and host."""
+    return state().engine.settings.public_base_url or _host_url(request.scheme, request.host)
+
+
+@lru_cache(maxsize=64)  # bounded: the Host header is the client's; decoding it was 2% of a worker's time
+def _host_url(scheme: str, host: str) -> str:
+    return get_current_url(scheme, host).rstrip("/")

@@ -7,11 +7,13 @@ The card contract (topics, indicators, suggestions) is documented in the README.
 
 from __future__ import annotations
 
-import json
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Iterable
+
+import orjson
 
 from ..assess.findings import Assessment, Finding, FindingKind
 from ..assess.orders import AgentOrder
@@ -22,7 +24,7 @@ from ..recommend.ranking import NextLinePlan, RankedOption
 from ..recommend.safety import SafetyFlag
 from .model import Action, Card, Coding, Link, Suggestion
 
-_CARD_NAMESPACE = uuid.UUID("8f0f6f0e-3c55-4a36-9a55-0d6d2c6a3f1e")
+_CARD_NAMESPACE = uuid.UUID("8f0f6f0e-3c55-4a36-9a55-0d6d2c6a3f1e").bytes
 _UCUM = "http://unitsofmeasure.org"
 
 THERAPY_SAFETY = "therapy-safety"
@@ -62,10 +64,14 @@ class CardContext:
 
     def card_uuid(self, key: str) -> str:
         """Stable for one hook call, unique across calls: feedback can name the card."""
-        return str(uuid.uuid5(_CARD_NAMESPACE, f"{self.hook_instance}/{key}"))
+        return _uuid_text(self._card_uuid(key))
 
-    def suggestion_uuid(self, card_key: str, name: str) -> str:
-        return str(uuid.uuid5(uuid.UUID(self.card_uuid(card_key)), name))
+    def suggestion_uuid(self, card_key: str, name: str, card: bytes | None = None) -> str:
+        """`card`: the card's uuid as bytes, when the caller has it already."""
+        return _uuid_text(name_based_uuid(card or self._card_uuid(card_key), name))
+
+    def _card_uuid(self, key: str) -> bytes:
+        return name_based_uuid(_CARD_NAMESPACE, f"{self.hook_instance}/{key}")
 
     def card(self, key: str, topic: str, summary: str, indicator: str, detail: str, override_kind: str,
              knowledge: Knowledge, suggestions: tuple[Suggestion, ...] = (), selection: str = "at-most-one",
@@ -91,7 +97,7 @@ class CardContext:
         """A SMART link to the course timeline; appContext tells the app what the card was about."""
         if not self.app_url:
             return ()
-        context = json.dumps({"topic": topic, "hookInstance": self.hook_instance, "patientId": self.patient_id}, separators=(",", ":"))
+        context = orjson.dumps({"topic": topic, "hookInstance": self.hook_instance, "patientId": self.patient_id}).decode()
         return (Link("Open the dupilumab course timeline", self.app_url, "smart", context),)
 
 
@@ -110,10 +116,11 @@ class IssuedCards:
         """The cards for the call `context` describes (new objects where identifiers change; the rest shared)."""
         issued = []
         for key, template, suggestion_keys in self.cards:
-            card = {**template, "uuid": context.card_uuid(key)}
+            card_uuid = context._card_uuid(key)
+            card = {**template, "uuid": _uuid_text(card_uuid)}
             if "suggestions" in card:
                 card["suggestions"] = [
-                    {**s, "uuid": context.suggestion_uuid(key, name)} for s, name in zip(card["suggestions"], suggestion_keys)
+                    {**s, "uuid": context.suggestion_uuid(key, name, card_uuid)} for s, name in zip(card["suggestions"], suggestion_keys)
                 ]
             if "links" in card:
                 card["links"] = [_issued_link(link, context.hook_instance) for link in card["links"]]
@@ -124,11 +131,25 @@ class IssuedCards:
 def _issued_link(link: dict[str, Any], hook_instance: str) -> dict[str, Any]:
     if "appContext" not in link:
         return link
-    app_context = json.loads(link["appContext"])
+    app_context = orjson.loads(link["appContext"])
     if "hookInstance" not in app_context:
         return link
     app_context["hookInstance"] = hook_instance
-    return {**link, "appContext": json.dumps(app_context, separators=(",", ":"))}
+    return {**link, "appContext": orjson.dumps(app_context).decode()}
+
+
+def name_based_uuid(namespace: bytes, name: str) -> bytes:
+    """RFC 4122 version 5 (SHA-1, name-based), as `uuid.uuid5(UUID(bytes=namespace), name).bytes`; several are
+    made per card issued, and building UUID objects cost more than the hashing."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
+
+
+def _uuid_text(value: bytes) -> str:
+    h = value.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 # -- small text helpers ------------------------------------------------------------------------

@@ -149,17 +149,20 @@ class ConceptMatcher:
     def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
         return tuple(d for d in self.definitions.values() if d.kind == kind)
 
-    def match_element(self, element: Any, kinds: tuple[str, ...]) -> tuple[Concept, tuple[ConceptMatch, ...]]:
-        """Match a CodeableConcept as sent (JSON); the same element text is matched once per process."""
+    def match_element(
+        self, element: Any, kinds: tuple[str, ...], context: tuple[str, ...] = ()
+    ) -> tuple[Concept, tuple[ConceptMatch, ...]]:
+        """Match a CodeableConcept as sent (JSON), with `context` as for `match`; the same element text is
+        read and matched once per process (records repeat a few hundred codes thousands of times)."""
         try:
-            key = (orjson.dumps(element), kinds)
+            key = (orjson.dumps(element), kinds, context)
         except TypeError:
             concept = concept_from_json(element)
-            return concept, tuple(self.match(concept, kinds))
+            return concept, tuple(self.match(concept, kinds, context))
         found = self._elements.get(key)
         if found is None:
             concept = concept_from_json(element)
-            found = (concept, tuple(self.match(concept, kinds)))
+            found = (concept, tuple(self.match(concept, kinds, context)))
             if len(self._elements) < _CACHE_LIMIT:
                 self._elements[key] = found
         return found

@@ -9,7 +9,7 @@ or ignored along the way becomes a note, not an error.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..knowledge.concepts import ConceptMatcher
 from . import fhir_json as fj
@@ -159,24 +159,18 @@ class _Reader:
         return self.matcher.match(concept, kinds, context)
 
     def _relevant(
-        self,
-        raw: dict[str, Any],
-        concept_of: Callable[[dict[str, Any]], Concept],
-        kinds: Iterable[str],
-        context_of: Callable[[dict[str, Any]], tuple[str, ...]] = lambda r: (),
-    ) -> tuple[dict[str, Any], Concept, list[ConceptMatch]] | None:
+        self, raw: dict[str, Any], match_of: Callable[[dict[str, Any]], tuple[Concept, Sequence[ConceptMatch]]]
+    ) -> tuple[dict[str, Any], Concept, Sequence[ConceptMatch]] | None:
         """Match the raw resource first (cheap); check only those the rules can use, then match what survived
         (validation may have dropped a malformed code; without it the checked resource is the raw one)."""
-        concept = concept_of(raw)
-        matches = self._matches(concept, kinds, context_of(raw))
+        concept, matches = match_of(raw)
         if not matches:
             return None
         checked = self._checked(raw)
         if checked is None:
             return None
         if checked is not raw:
-            concept = concept_of(checked)
-            matches = self._matches(concept, kinds, context_of(checked))
+            concept, matches = match_of(checked)
         return (checked, concept, matches) if matches else None
 
     # -- Patient -------------------------------------------------------------------------
@@ -200,7 +194,7 @@ class _Reader:
     # -- Condition -----------------------------------------------------------------------
 
     def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
-        found = self._relevant(raw, lambda r: fj.concept(r.get("code")), ("condition",))
+        found = self._relevant(raw, lambda r: self.matcher.match_element(r.get("code"), ("condition",)))
         if found is None:
             return None
         checked, code, matches = found
@@ -244,8 +238,14 @@ class _Reader:
             concept = Concept(codings=concept.codings, text=concept.text or display)
         return concept
 
+    def _medication_match(self, resource: dict[str, Any]) -> tuple[Concept, Sequence[ConceptMatch]]:
+        if "medicationCodeableConcept" in resource:  # the common case: matched once per distinct element
+            return self.matcher.match_element(resource["medicationCodeableConcept"], ("drug",), _medication_context(resource))
+        concept = self._medication_concept(resource)
+        return concept, self._matches(concept, ("drug",), _medication_context(resource))
+
     def _medication_use(self, raw: dict[str, Any], kind: str, fields: Callable[[dict[str, Any]], dict[str, Any]]) -> MedicationUse | None:
-        found = self._relevant(raw, self._medication_concept, ("drug",), _medication_context)
+        found = self._relevant(raw, self._medication_match)
         if found is None:
             return None
         checked, medication, matches = found

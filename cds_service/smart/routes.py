@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from ..api.state import state
+from ..api.state import base_url, state
 from ..cards.render import CardContext
 from ..gather.prefetch import GatheredData, section_of
 from ..hooks.catalog import PREFETCH
@@ -33,10 +33,6 @@ class LaunchStateSessions(SecureCookieSessionInterface):
             return self.make_null_session(app)
         return super().open_session(app, request)
 _LAUNCH_TTL = 600  # seconds between launch and callback
-
-
-def _base_url() -> str:
-    return state().engine.settings.public_base_url or request.host_url.rstrip("/")
 
 
 def _error(message: str, status: int = 400) -> Response:
@@ -62,7 +58,7 @@ def launch() -> Response:
     session[_SESSION_KEY] = {"state": launch_state, "verifier": verifier, "iss": iss.rstrip("/"),
                              "token_endpoint": configuration.token_endpoint, "at": time.time()}
     return redirect(authorization_url(configuration, client_id=engine.settings.smart_client_id,
-                                      redirect_uri=_base_url() + "/smart/callback", iss=iss, state=launch_state,
+                                      redirect_uri=base_url() + "/smart/callback", iss=iss, state=launch_state,
                                       challenge=challenge, launch=launch_token), code=302)
 
 
@@ -76,7 +72,7 @@ def callback() -> Response:
     engine = state().engine
     try:
         token = exchange(pending["token_endpoint"], code=request.args.get("code", ""), verifier=pending["verifier"],
-                         client_id=engine.settings.smart_client_id, redirect_uri=_base_url() + "/smart/callback")
+                         client_id=engine.settings.smart_client_id, redirect_uri=base_url() + "/smart/callback")
     except LaunchError as error:
         return _error(str(error) + ".", 502)
     # The token serves the reads of this page view and is then dropped: never stored, logged or put in a URL.
