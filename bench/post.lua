@@ -1,4 +1,6 @@
--- wrk script: POST the bodies listed (one file path per line) in the file named by BENCH_BODIES, in turn.
+-- wrk script: POST the bodies listed (one file path per line) in the file named by BENCH_BODIES, in turn;
+-- thread n of BENCH_THREADS starts n/threads of the way through the list, so threads do not send the
+-- same body at the same moment.
 -- With BENCH_TOKENS (a file of JWTs, one per line) and BENCH_THREADS, each request also carries its own
 -- bearer token: thread n uses lines n, n + threads, ... so no token is sent twice (the service refuses replays).
 local bodies = {}
@@ -15,8 +17,10 @@ function setup(thread)
 end
 
 local tokens = {}
+local index, used = 0, 0
 function init(args)
   local listing, threads = os.getenv("BENCH_TOKENS"), tonumber(os.getenv("BENCH_THREADS") or "1")
+  index = math.floor(thread_index * #bodies / threads)
   if listing then
     local line_number = 0
     for token in io.lines(listing) do
@@ -26,7 +30,6 @@ function init(args)
   end
 end
 
-local index, used = 0, 0
 local headers = {["Content-Type"] = "application/json"}
 request = function()
   index = index % #bodies + 1
