@@ -215,11 +215,9 @@ def fhir_date(value: Any) -> tuple[date, str] | None:
     """
     if not isinstance(value, str):
         return None
-    if len(value) >= 10 and value[4] == "-" and value[7] == "-":
-        try:
-            return date.fromisoformat(value[:10]), "day"  # the common case, in C
-        except ValueError:
-            pass
+    day = _common_day(value)
+    if day is not None:
+        return day, "day"
     match = _DATE.match(value.strip())
     if not match:
         return None
@@ -232,6 +230,25 @@ def fhir_date(value: Any) -> tuple[date, str] | None:
         return date(int(year), 1, 1), "year"
     except ValueError:
         return None
+
+
+def fhir_day(value: Any) -> date | None:
+    """The day of a FHIR date/dateTime as `fhir_date` reads it, without the precision (for loops over many)."""
+    day = _common_day(value)
+    if day is not None:
+        return day
+    parsed = fhir_date(value)
+    return parsed[0] if parsed is not None else None
+
+
+def _common_day(value: Any) -> date | None:
+    """The common "YYYY-MM-DD..." form, read in C; None for anything else (read by the full rules)."""
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
 
 
 def fhir_instant(value: Any) -> datetime | None:

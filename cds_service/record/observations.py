@@ -26,7 +26,6 @@ import orjson
 from . import fhir_json as fj
 from .model import Concept, ConceptMatch, ObservationEntry
 
-_from_iso = date.fromisoformat
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})  # FHIR ObservationStatus values of a usable result
 OBSERVATION_KINDS = ("score", "lab", "vital")
 
@@ -184,19 +183,9 @@ class ObservationIndex:
                 raw = raws[position]
                 if raw.get("status") not in RESULT_STATUSES:
                     continue
-                # Every lab and vital sign is looked at here: the usual "YYYY-MM-DD..." is read inline, in C.
-                value = raw.get("effectiveDateTime") or observation_effective(raw)
-                day = None
-                if type(value) is str and len(value) >= 10 and value[4] == "-" and value[7] == "-":
-                    try:
-                        day = _from_iso(value[:10])
-                    except ValueError:
-                        pass  # read by the full rules below
+                day = fj.fhir_day(raw.get("effectiveDateTime") or observation_effective(raw))
                 if day is None:
-                    parsed = fj.fhir_date(value)
-                    if parsed is None:
-                        continue
-                    day = parsed[0]
+                    continue
                 if day > today or (top_day is not None and day < top_day) or position in passed_over:
                     continue
                 if day == top_day:
