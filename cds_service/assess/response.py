@@ -15,7 +15,6 @@ from ..record.observations import RESULT_STATUSES
 from .course import DupilumabCourse
 
 
-
 @dataclass(frozen=True)
 class SeverityScore:
     instrument: str

@@ -22,6 +22,7 @@ from .view import build_view
 log = logging.getLogger("cds_service.smart")
 blueprint = Blueprint("smart", __name__, template_folder="templates", url_prefix="/smart")
 _SESSION_KEY = "smart_launch"
+_LAUNCH_TTL = 600  # seconds between launch and callback
 
 
 class LaunchStateSessions(SecureCookieSessionInterface):
@@ -32,7 +33,6 @@ class LaunchStateSessions(SecureCookieSessionInterface):
         if not request.path.startswith(blueprint.url_prefix + "/"):
             return self.make_null_session(app)
         return super().open_session(app, request)
-_LAUNCH_TTL = 600  # seconds between launch and callback
 
 
 def _error(message: str, status: int = 400) -> Response:
