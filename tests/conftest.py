@@ -59,10 +59,13 @@ def fhir_server():
 
 @pytest.fixture
 def fhir_app(make_app, fhir_server):
-    """Build an app allowed to read the test FHIR server over plain http."""
+    """Build an app allowed to read the test FHIR server over plain http. Its time budget is generous: these
+    tests compare answers, and a slow machine must not turn them into 412s (the budget is tested with the
+    fault server, tests/test_fhir_faults.py)."""
 
     def build(now: datetime = DEFAULT_NOW, **overrides):
-        return make_app(now, CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/fhir", CDS_FHIR_ALLOW_HTTP="true", **overrides)
+        settings = {"CDS_FHIR_ALLOWLIST": "http://127.0.0.1:*/fhir", "CDS_FHIR_ALLOW_HTTP": "true", "CDS_FHIR_TIME_BUDGET_MS": "10000"}
+        return make_app(now, **{**settings, **overrides})
 
     return build
 

@@ -174,6 +174,7 @@ def test_a_metrics_failure_never_fails_the_call(client, monkeypatch):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(metrics, "_get", broken)
+    monkeypatch.setattr(metrics, "_children", {})  # no series looked up by earlier calls
     body = hook_request(load_scenario("ad-primary-nonresponse-adult"))
     response = client.post(service_url("patient-view"), json=body)
     assert response.status_code == 200 and len(response.get_json()["cards"]) == 1
@@ -190,3 +191,25 @@ def test_every_reason_a_token_is_refused_for_counts_under_a_named_label():
     assert len(reasons) >= 15
     unlabelled = [reason for reason in reasons if not any(reason.startswith(start) for start, _ in metrics._AUTH_REASONS)]
     assert unlabelled == []
+
+
+def test_a_call_frees_its_parsed_request_once_the_answer_is_written():
+    """Freeing a large request takes milliseconds, so it waits until the answer is written; it must then happen
+    (kept any longer, every call would leak its request)."""
+    import weakref
+
+    from flask import Response
+
+    from cds_service.api.routes import _freed_after_sending
+
+    class Parsed:
+        pass
+
+    parsed = Parsed()
+    alive = weakref.ref(parsed)
+    response = _freed_after_sending(Response(b"{}"), parsed)
+    del parsed
+    assert alive() is not None  # the server is still writing the answer
+    response.close()
+    del response
+    assert alive() is None

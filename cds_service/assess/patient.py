@@ -38,8 +38,8 @@ def is_active(condition: ConditionEntry) -> bool:
 
 def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str) -> tuple[ConditionEntry, ...]:
     """Conditions (not refuted) matching any concept of a knowledge-base group: "eye", "confounder", ..."""
-    ids = {d.id for d in knowledge.concepts.definitions.values() if d.group == group}
-    return tuple(c for c in record.conditions if is_true(c) and any(c.is_a(i) for i in ids))
+    ids = knowledge.concepts.in_group(group)
+    return tuple(c for c in record.conditions if is_true(c) and c.is_any(ids))
 
 
 def latest_results(record: PatientRecord, today: date) -> dict[str, LabResult]:
@@ -63,8 +63,7 @@ class PatientFactors:
 
     def conditions_of(self, concepts: tuple[str, ...] | list[str], state: str = "active") -> tuple[ConditionEntry, ...]:
         return tuple(
-            c for c in self.conditions
-            if any(c.is_a(concept) for concept in concepts) and (is_active(c) if state == "active" else is_true(c))
+            c for c in self.conditions if c.is_any(concepts) and (is_active(c) if state == "active" else is_true(c))
         )
 
     @property

@@ -139,6 +139,11 @@ class ConceptMatcher:
         self._matched: dict[tuple[Any, ...], list[ConceptMatch]] = {}
         self._elements: dict[tuple[Any, ...], tuple[Concept, tuple[ConceptMatch, ...]]] = {}
         self.definitions = {d.id: d for d in definitions}
+        groups: dict[str, set[str]] = {}
+        for definition in self.definitions.values():
+            if definition.group:
+                groups.setdefault(definition.group, set()).add(definition.id)
+        self._groups = {group: frozenset(ids) for group, ids in groups.items()}
         self._by_code: dict[tuple[str, str], list[tuple[ConceptDefinition, KnownCode]]] = {}
         self._any_system: dict[str, list[tuple[ConceptDefinition, KnownCode]]] = {}
         for definition in self.definitions.values():
@@ -148,6 +153,10 @@ class ConceptMatcher:
 
     def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
         return tuple(d for d in self.definitions.values() if d.kind == kind)
+
+    def in_group(self, group: str) -> frozenset[str]:
+        """The ids of the concepts of a group ("eye", "confounder", ...)."""
+        return self._groups.get(group, frozenset())
 
     def match_element(
         self, element: Any, kinds: tuple[str, ...], context: tuple[str, ...] = ()

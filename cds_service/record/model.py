@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING, Collection, Iterable, Mapping
 
 if TYPE_CHECKING:
     from .observations import ObservationIndex, RetainedObservations
@@ -53,11 +53,21 @@ class ConceptMatch:
 class _Matched:
     matches: tuple[ConceptMatch, ...]
 
+    # Plain loops: the safety screen asks these tens of times per call, and entries have a match or two.
     def match_for(self, concept_id: str) -> ConceptMatch | None:
-        return next((m for m in self.matches if m.concept == concept_id), None)
+        for match in self.matches:
+            if match.concept == concept_id:
+                return match
+        return None
 
     def is_a(self, concept_id: str) -> bool:
         return self.match_for(concept_id) is not None
+
+    def is_any(self, concept_ids: Collection[str]) -> bool:
+        for match in self.matches:
+            if match.concept in concept_ids:
+                return True
+        return False
 
 
 @dataclass(frozen=True)
