@@ -43,6 +43,8 @@ def _get() -> dict[str, Any]:
                 cards=Counter("cds_cards_total", "Cards returned, by topic", ["topic"]),
                 fhir=Counter("cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]),
                 auth=Counter("cds_auth_failures_total", "Refused client tokens, by reason", ["reason"]),
+                patient_cache=Counter("cds_patient_cache_lookups_total", "Hook calls whose patient was (hit) or was not (miss) "
+                                      "in this worker's cache", ["result"]),
             )
         return _metrics
 
@@ -86,6 +88,11 @@ def count_cards(topics: list[str]) -> None:
 @_never_fails
 def count_fhir_read(section: str, ok: bool) -> None:
     _child("fhir", section, "ok" if ok else "failed").inc()
+
+
+@_never_fails
+def count_patient_cache_lookup(hit: bool) -> None:
+    _child("patient_cache", "hit" if hit else "miss").inc()
 
 
 @_never_fails

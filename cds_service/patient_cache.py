@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 import orjson
 import xxhash
 
+from . import metrics
 from .assess.findings import Assessment
 from .gather.prefetch import GatheredData
 from .record.model import PatientRecord
@@ -79,10 +80,11 @@ class PatientCache:
             entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry
+            else:
+                self._entries.move_to_end(key)
+                self.hits += 1
+        metrics.count_patient_cache_lookup(entry is not None)
+        return entry
 
     def put(self, key: bytes | None, entry: CachedPatient) -> None:
         if key is None or entry.weight > self.max_resources:

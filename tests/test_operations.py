@@ -117,6 +117,8 @@ def test_metrics_add_up_across_gunicorn_workers(served):
     assert grew("cds_request_duration_seconds_count", endpoint="call_service", service=service) == sent + 1
     assert grew("cds_cards_total", topic="dupilumab-inadequate-response") == sent
     assert grew("cds_auth_failures_total", reason="expired") == 1
+    hits, misses = grew("cds_patient_cache_lookups_total", result="hit"), grew("cds_patient_cache_lookups_total", result="miss")
+    assert hits + misses == sent and misses <= 2  # the same chart every time: at most a first miss in each worker
 
 
 def test_logs_are_json_lines_with_request_id_and_hook_instance_and_no_secrets(served):
