@@ -18,7 +18,9 @@ _F = TypeVar("_F", bound=Callable[..., None])
 
 _lock = threading.Lock()
 _metrics: dict[str, Any] = {}
-_children: dict[tuple[str, ...], Any] = {}  # (metric, *labels) -> labelled child: labels() costs 3x the increment
+# (metric, *labels) -> labelled child: labels() costs 3x the increment. Threads racing to add one store the
+# same child (labels() returns one object per label set), so no lock.
+_children: dict[tuple[str, ...], Any] = {}
 
 # AuthFailure reasons (cds_service/trust/verify.py) by how they start -> the bounded label they count under.
 _AUTH_REASONS = (
