@@ -41,6 +41,9 @@ def client(app):
 
 
 FHIR_TOKEN = "test-fhir-token-0b7e"  # the test FHIR server refuses any other bearer token
+# Tests that compare answers read from the test FHIR server get a generous time budget, so a slow machine
+# cannot turn them into 412s (the budget itself is tested with the fault server, tests/test_fhir_faults.py).
+ANSWER_TEST_FHIR_BUDGET_MS = "10000"
 
 
 @pytest.fixture(scope="session")
@@ -59,12 +62,11 @@ def fhir_server():
 
 @pytest.fixture
 def fhir_app(make_app, fhir_server):
-    """Build an app allowed to read the test FHIR server over plain http. Its time budget is generous: these
-    tests compare answers, and a slow machine must not turn them into 412s (the budget is tested with the
-    fault server, tests/test_fhir_faults.py)."""
+    """Build an app allowed to read the test FHIR server over plain http, with ANSWER_TEST_FHIR_BUDGET_MS."""
 
     def build(now: datetime = DEFAULT_NOW, **overrides):
-        settings = {"CDS_FHIR_ALLOWLIST": "http://127.0.0.1:*/fhir", "CDS_FHIR_ALLOW_HTTP": "true", "CDS_FHIR_TIME_BUDGET_MS": "10000"}
+        settings = {"CDS_FHIR_ALLOWLIST": "http://127.0.0.1:*/fhir", "CDS_FHIR_ALLOW_HTTP": "true",
+                    "CDS_FHIR_TIME_BUDGET_MS": ANSWER_TEST_FHIR_BUDGET_MS}
         return make_app(now, **{**settings, **overrides})
 
     return build
