@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -149,6 +150,10 @@ class Stack:
         for index in (0, 1):
             self.stop_replica(index)
 
+    def fail_timeout_seconds(self) -> float:
+        """How long nginx leaves a failed replica alone, as its running configuration says."""
+        return float(re.search(r"fail_timeout=(\d+)s", (self.folder / "nginx" / "upstream.conf").read_text()).group(1))
+
     def calls_answered(self, index: int) -> int:
         """Hook and feedback calls this replica answered since it (last) started: its own /metrics."""
         samples = metric_samples(f"http://127.0.0.1:{self.ports[index]}")
@@ -217,7 +222,9 @@ def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: 
         time.sleep(1.0)  # the load balancer runs on one replica for a moment
         stack.start_replica(0)
         figures.back_at = time.monotonic() - began
-        time.sleep(max(0.0, seconds - (time.monotonic() - began)))
+        # Load goes on for `seconds` in all, and at least long enough after the restart for nginx to try the
+        # replica again: on a slow machine the restart took 7 s of a 12 s run and replica A got no call back.
+        time.sleep(max(seconds - (time.monotonic() - began), stack.fail_timeout_seconds() + 1.0))
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
