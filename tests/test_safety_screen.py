@@ -121,3 +121,12 @@ def test_a_recorded_weight_makes_lebrikizumab_orderable_and_a_light_one_excludes
     assert "lebrikizumab" in [o.option.id for o in heavy.suggested()]
     light = plan(lab("wt", "Body weight", "2025-08-01", 80, "[lb_av]"), birth="2012-01-01")
     assert "lebrikizumab" in excluded(light)
+
+
+def test_eye_disease_before_dupilumab_is_a_caution_on_il13_blockers_naming_the_condition():
+    result = plan(condition("conj", "Chronic allergic conjunctivitis", onset="2019-04-01", icd="H10.45"))
+    tralokinumab = next(o for o in result.offered if o.option.id == "tralokinumab")
+    caution = next(c for c in tralokinumab.cautions if c.startswith("prior eye surface disease"))
+    assert "Condition/conj" in caution
+    upadacitinib = next(o for o in result.offered if o.option.id == "upadacitinib")
+    assert not any("eye surface" in c for c in upadacitinib.cautions)
