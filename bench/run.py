@@ -77,13 +77,15 @@ def bodies_of(size: int, patients: int, calls_each: int) -> list[bytes]:
             for _ in range(calls_each) for p in range(patients)]
 
 
-def session_bodies(size: int, patients: int, calls: int, group: int) -> list[bytes]:
+def session_bodies(size: int, patients: int, calls: int, group: int, orders_growing: bool = False) -> list[bytes]:
     """Order sessions: `calls` order-select calls per patient (same prefetch, a new hookInstance each), patients
     taken `group` at a time; one patient's calls are `group` requests apart, so with fewer connections than
-    `group` they are never in flight together (a clinician picks one order after another)."""
+    `group` they are never in flight together (a clinician picks one order after another). With `orders_growing`,
+    call k of a session carries k-1 more draft orders besides the selected dupilumab one, so no two calls share
+    an answer and each is rendered again from the cached record."""
     records = _patients(size, patients)
-    return [orjson.dumps(hook_request(record, "order-select", str(uuid.uuid4())))
-            for start in range(0, patients, group) for _ in range(calls) for record in records[start:start + group]]
+    return [orjson.dumps(hook_request(record, "order-select", str(uuid.uuid4()), call if orders_growing else 0))
+            for start in range(0, patients, group) for call in range(calls) for record in records[start:start + group]]
 
 
 # -- 1. in process ---------------------------------------------------------------------------
@@ -236,19 +238,26 @@ def paired(service: str, baseline: str, bodies: list[bytes], connections: int, s
 
 
 def over_http(seconds: float, workers: int, rounds: int) -> dict[str, Any]:
-    """Order-select with full prefetch next to the echo baseline of the same server, on three kinds of traffic:
+    """Order-select with full prefetch next to the echo baseline of the same server, on four kinds of traffic:
 
-    - cold: the patient cache off, every call computes the record (the worst case);
+    - cold: the patient cache off, every call computes the record (the worst case); also with 10-resource
+      records, where the pipeline's fixed cost (assessment, ranking, cards) is nearly all of it;
     - order sessions: each patient's calls come one after another, 6 per patient (a clinician picking orders),
       with more patients than the cache holds, so each session starts with a miss in each worker it reaches;
+    - order sessions, orders growing: the same, with one more draft order in each call of a session, so the
+      cards of every call are rendered again (from the cached record and assessment);
     - same patients again: a few patients called over and over (every call after the first hits the cache).
     """
     big = session_bodies(1000, patients=16, calls=6, group=8)
     small = session_bodies(100, patients=192, calls=6, group=32)
+    growing = session_bodies(100, patients=192, calls=6, group=32, orders_growing=True)
+    tiny = session_bodies(10, patients=192, calls=6, group=32)
     repeated = bodies_of(100, patients=8, calls_each=8)
     results: dict[str, Any] = {}
-    traffic = (("cold", "0", (("1000 resources, 1 connection", big, 1), ("100 resources, 16 connections", small, 16))),
+    traffic = (("cold", "0", (("1000 resources, 1 connection", big, 1), ("100 resources, 16 connections", small, 16),
+                              ("10 resources, 16 connections", tiny, 16))),
                ("order sessions", "8000", (("1000 resources, 1 connection", big, 1), ("100 resources, 16 connections", small, 16))),
+               ("order sessions, orders growing", "8000", (("100 resources, 16 connections", growing, 16),)),
                ("same patients again", "50000", (("100 resources, 16 connections", repeated, 16),)))
     for label, cache, runs in traffic:
         server = Server(workers, {"CDS_PATIENT_CACHE_RESOURCES": cache})
@@ -346,7 +355,8 @@ def main() -> None:
         **{f"pipeline overhead on a 1,000-resource request, {label} (<= +50%)": ratio(f"1000 resources, 1 connection, {label}", "latency_ratio")
            for label in ("cold", "order sessions")},
         **{f"order-select throughput vs baseline, 100 resources, {label} (>= 70%)": ratio(f"100 resources, 16 connections, {label}", "throughput_ratio")
-           for label in ("cold", "order sessions", "same patients again")},
+           for label in ("cold", "order sessions", "order sessions, orders growing", "same patients again")},
+        "  the same, 10 resources, cold (the pipeline's fixed cost)": ratio("10 resources, 16 connections, cold", "throughput_ratio"),
         "10,000-resource record in process, cold, median time to the answer (< 250 ms)":
             f"{ip['10000']['median']:.0f} ms (and {ip['10000']['free_median']:.0f} ms to free it afterwards)",
         "cost per resource, 10,000 vs 1,000 (<= 1.0 is linear or better)": f"{growth:.2f}",

@@ -128,8 +128,11 @@ def _score(rid: str, subject: dict, code: str, display: str, value: float, day: 
             "valueQuantity": {"value": value, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}}
 
 
-def hook_request(resources: list[dict[str, Any]], hook: str = "order-select", hook_instance: str | None = None) -> dict[str, Any]:
-    """A complete request with full prefetch (one searchset per key) and, for order hooks, a dupilumab draft."""
+def hook_request(
+    resources: list[dict[str, Any]], hook: str = "order-select", hook_instance: str | None = None, other_orders: int = 0
+) -> dict[str, Any]:
+    """A complete request with full prefetch (one searchset per key) and, for order hooks, a dupilumab draft
+    (selected) beside `other_orders` drafts of other medicines (orders the clinician added earlier)."""
     from cds_service.hooks.catalog import PREFETCH
 
     patient = next(r for r in resources if r["resourceType"] == "Patient")
@@ -145,7 +148,12 @@ def hook_request(resources: list[dict[str, Any]], hook: str = "order-select", ho
     if hook in {"order-select", "order-sign"}:
         draft = {"resourceType": "MedicationRequest", "id": "draft-dupilumab", "status": "draft", "intent": "order",
                  "medicationCodeableConcept": {"text": "Dupixent 300 mg pen"}, "subject": {"reference": f"Patient/{patient['id']}"}}
-        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": draft}]}
+        others = [{"resourceType": "MedicationRequest", "id": f"draft-{index}", "status": "draft", "intent": "order",
+                   "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code, "display": name}], "text": name},
+                   "subject": {"reference": f"Patient/{patient['id']}"}}
+                  for index, (code, name) in enumerate((_MEDICATIONS * (1 + other_orders // len(_MEDICATIONS)))[:other_orders])]
+        context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
+                                  "entry": [{"resource": order} for order in (*others, draft)]}
         if hook == "order-select":
             context["selections"] = ["MedicationRequest/draft-dupilumab"]
     instance = hook_instance or str(uuid.UUID(int=len(resources)))

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-import orjson
 
 from .assess.findings import Assessment, Finding, FindingKind, assess_patient
 from .assess.orders import OrderFocus, orders_in_focus
@@ -95,13 +94,6 @@ def evaluate_hook(
         return _decide(gathered, request, service, engine, now, None, None, base_url)  # data from the server: not cached
 
 
-@dataclass(frozen=True)
-class _Answer:
-    record: PatientRecord  # with the call's draft orders
-    assessment: Assessment | None
-    cards: IssuedCards
-
-
 def _decide(
     gathered: GatheredData,
     request: HookRequest,
@@ -112,8 +104,10 @@ def _decide(
     cached: CachedPatient | None = None,
     base_url: str | None = None,
 ) -> HookOutcome:
-    """The answer for this call. With a cache entry, the answer to the same hook, draft orders and caller is
-    rendered once and issued again with this call's identifiers."""
+    """The answer for this call. Its cards depend on the record, the day, the caller and the draft orders in
+    focus, so they are rendered once per cache entry, focus and caller, and issued to each call with its own
+    identifiers (a clinician adding unrelated orders in one session keeps the same focus)."""
+    knowledge = engine.knowledge
     context = request.context
     public_url = base_url or engine.settings.public_base_url
     card_context = CardContext(
@@ -128,44 +122,17 @@ def _decide(
         source_label=engine.settings.source_label,
         app_url=f"{public_url}/smart/launch" if public_url else None,
     )
-    template = replace(card_context, hook_instance="")
     if cached is None:
         base = build_patient_record(
             request.patient_id,
             gathered.resources,
             gathered.unavailable,
-            engine.knowledge.concepts,
+            knowledge.concepts,
             notes=gathered.notes,
             validate=engine.settings.validate_resources,
         )
-        answer = _answer(base, None, gathered, request, service, engine, template, key)
     else:
-        try:
-            orders = orjson.dumps([context.get("draftOrders"), context.get("selections")]) if service.hook in ORDER_HOOKS else b""
-        except TypeError:  # not from JSON (cannot come over HTTP): no reuse
-            orders = None
-        entry = cached
-
-        def compute() -> _Answer:
-            return _answer(entry.record, entry, gathered, request, service, engine, template, key)
-
-        answer = compute() if orders is None else cached.memo(("answer", service.hook, orders, template), compute)
-    return HookOutcome({"cards": answer.cards.issue(card_context)}, answer.record, answer.assessment)
-
-
-def _answer(
-    base: PatientRecord,
-    cached: CachedPatient | None,
-    gathered: GatheredData,
-    request: HookRequest,
-    service: ServiceDefinition,
-    engine: Engine,
-    card_context: CardContext,
-    key: bytes | None,
-) -> _Answer:
-    knowledge = engine.knowledge
-    context = request.context
-    today = card_context.today
+        base = cached.record
     orders = read_draft_orders(
         request.patient_id, knowledge.concepts, gathered.resources, context.get("draftOrders"),
         context.get("selections") if service.hook == "order-select" else None,
@@ -173,24 +140,32 @@ def _answer(
     record = replace(base, draft_orders=orders)
     focus = orders_in_focus(record, knowledge)
     if service.hook in ORDER_HOOKS and not focus:
-        return _Answer(record, None, IssuedCards(()))
+        return HookOutcome({"cards": []}, record, None)
+    entry = cached if cached is not None else _assessed(base, gathered, card_context.today, engine, key)
+    template = replace(card_context, hook_instance="")
 
-    if cached is None:
-        # Only what draft orders may reference is kept of the raw data (their Medication resources).
-        kept = GatheredData(resources={"Medication": gathered.resources.get("Medication", [])})
-        weight = sum(map(len, gathered.resources.values()))
-        assessment = assess_patient(base, today, knowledge)
-        cached = CachedPatient(base, assessment, weight, kept)
-        if key is not None:
-            # The cache keeps what a later call about the same data reads, not the raw Observations;
-            # the derived values this call computes are shared with it.
-            kept_record = replace(base, observation_index=base.observation_index.retained(today))
-            engine.patients.put(key, CachedPatient(kept_record, assessment, weight, kept, cached._memo))
-    if service.hook in ORDER_HOOKS:
-        cards = _order_cards(record, cached, focus, card_context, engine)
-    else:
-        cards = _finding_cards(record, cached, card_context, engine)
-    return _Answer(record, cached.assessment, IssuedCards.of(cards))
+    def render() -> IssuedCards:
+        if service.hook in ORDER_HOOKS:
+            return IssuedCards.of(_order_cards(record, entry, focus, template, engine))
+        return IssuedCards.of(_finding_cards(record, entry, template, engine))
+
+    cards = entry.memo(("cards", service.hook, focus, template), render)
+    return HookOutcome({"cards": cards.issue(card_context)}, record, entry.assessment)
+
+
+def _assessed(base: PatientRecord, gathered: GatheredData, today: date, engine: Engine, key: bytes | None) -> CachedPatient:
+    """The assessment of a record just built, kept in the patient cache under `key` when there is one."""
+    # Only what draft orders may reference is kept of the raw data (their Medication resources).
+    kept = GatheredData(resources={"Medication": gathered.resources.get("Medication", [])})
+    weight = sum(map(len, gathered.resources.values()))
+    assessment = assess_patient(base, today, engine.knowledge)
+    entry = CachedPatient(base, assessment, weight, kept)
+    if key is not None:
+        # The cache keeps what a later call about the same data reads, not the raw Observations;
+        # the derived values this call computes are shared with it.
+        kept_record = replace(base, observation_index=base.observation_index.retained(today))
+        engine.patients.put(key, CachedPatient(kept_record, assessment, weight, kept, entry._memo))
+    return entry
 
 
 def _finding_cards(

@@ -9,7 +9,9 @@ import uuid
 
 import pytest
 
-from support import hook_request, load_scenario, scenario_names, service_url
+from support import (
+    draft_order, dupilumab_draft_order, hook_request, load_scenario, scenario_names, service_url, unrelated_draft_order,
+)
 
 
 @pytest.mark.parametrize("name", scenario_names())
@@ -22,6 +24,37 @@ def test_repeated_calls_answer_exactly_as_without_the_cache(make_app, name):
         assert cached.test_client().post(service_url(hook), json=body).get_json() == uncached.post(service_url(hook), json=body).get_json()
     assert cached.extensions["cds_service"].engine.patients.hits >= 3
 
+
+
+def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without_the_cache(make_app):
+    """Cards are rendered once per patient and orders in focus: the orders a call selects and their details
+    change the answer; orders added beside them do not."""
+    scenario = load_scenario("azathioprine-order-without-tpmt")
+    cached = make_app(now=scenario.evaluate_at).test_client()
+    uncached = make_app(now=scenario.evaluate_at, CDS_PATIENT_CACHE_RESOURCES=0).test_client()
+    patient = scenario.patient_id
+    dupilumab, cetirizine = dupilumab_draft_order(patient), unrelated_draft_order(patient)
+    azathioprine = draft_order(patient, "draft-aza", "azathioprine 50 mg tablet")
+    higher_dose = draft_order(patient, "draft-aza", "azathioprine 150 mg tablet")
+    session = [
+        ([dupilumab], None),
+        ([dupilumab, cetirizine], ["MedicationRequest/draft-cetirizine"]),  # nothing of ours selected
+        ([dupilumab, cetirizine], ["MedicationRequest/draft-dupilumab"]),
+        ([dupilumab, cetirizine, azathioprine], ["MedicationRequest/draft-aza"]),
+        ([dupilumab, cetirizine, higher_dose], ["MedicationRequest/draft-aza"]),
+        ([dupilumab, cetirizine, azathioprine], ["MedicationRequest/draft-dupilumab", "MedicationRequest/draft-aza"]),
+    ]
+    strip = lambda cards: [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]  # noqa: E731
+    answers = []
+    for orders, selections in session:
+        body = hook_request(scenario, "order-select", draft_orders=orders, selections=selections)
+        answer = cached.post(service_url("order-select"), json=body).get_json()
+        assert answer == uncached.post(service_url("order-select"), json=body).get_json()
+        answers.append(strip(answer["cards"]))
+    topics = [[card["source"]["topic"]["code"] for card in cards] for cards in answers]
+    assert answers[1] == [] and answers[0] == answers[2] != answers[3]
+    assert "baseline-monitoring" in topics[3] and "baseline-monitoring" not in topics[0]
+    assert len(answers[5]) > len(answers[3])
 
 def test_a_changed_resource_is_a_new_entry(make_app):
     scenario = load_scenario("ad-dupilumab-responder")
