@@ -46,6 +46,23 @@ def series_over_everything(record, concepts):
     return tuple(e for e in record.observations if any(e.is_a(c) for c in concepts))
 
 
+def baseline_and_since_over_everything(record, concepts, since):
+    """Every score from `since` on, and per concept the latest usable one before it (of two on the same day the
+    larger label, then the one sent later: the baseline the response rules take)."""
+    series = series_over_everything(record, concepts)
+    kept = [e for e in series if e.effective is not None and e.effective >= since]
+    for concept in concepts:
+        usable = [(e.effective, e.source, index, e) for index, e in enumerate(series)
+                  if e.is_a(concept) and e.status in FINAL and e.value is not None and e.effective is not None and e.effective < since]
+        if usable:
+            kept.append(max(usable, key=lambda u: u[:3])[3])
+    return tuple(e for e in series if any(e is k for k in kept))
+
+
+def score(sid, text, day, value):
+    return {**easi(day, value), "id": sid, "code": {"text": text}}
+
+
 def awkward_observations():
     """Observations that make choosing the latest hard: ties, bad statuses, other patients, dates."""
     other_patient = lab("hb-other", "Hemoglobin", "2025-08-30", 6.0, "g/dL")
@@ -78,6 +95,14 @@ def awkward_observations():
         lab("igra-2", "QuantiFERON", "2025-02-01", result="Positive"),
         easi("2025-01-06", 30), easi("2025-05-05", 25), easi("2025-05-05", 99),  # 99: outside the EASI range
         {**easi("2025-06-01", 20), "status": "preliminary"},
+        # Scores on one day: the larger label is the baseline before a later day, whatever the order sent;
+        # the same label twice: the one sent later is the baseline, the one sent first the latest result.
+        score("scorad-b", "SCORAD", "2024-11-01", 40), score("scorad-a", "SCORAD", "2024-11-01", 45),
+        score("poem-1", "POEM", "2024-11-01", 20), score("poem-1", "POEM", "2024-11-01", 18),
+        score("poem-2", "POEM", "2025-08-20", 12), score("poem-2", "POEM", "2025-08-20", 10),
+        # A status that is not a string is no result (and no crash).
+        {**lab("hb-list-status", "Hemoglobin", "2025-08-31", 4.0, "g/dL"), "status": ["final"]},
+        {**score("poem-3", "POEM", "2025-08-30", 2), "status": {"code": "final"}},
         {"resourceType": "Observation", "id": "unrelated", "status": "final", "code": {"text": "Heart rate"},
          "subject": {"reference": "Patient/p"}, "effectiveDateTime": "2025-08-01", "valueQuantity": {"value": 70}},
     ]
@@ -112,6 +137,8 @@ def test_reading_on_demand_answers_as_reading_everything(name, patient_id, obser
     assert on_demand.latest_final_results(date(2025, 6, 1)) == latest_over_everything(everything, date(2025, 6, 1))
     assert on_demand.notes == everything.notes
     assert on_demand.observations == everything.observations
+    for since in (date(2024, 6, 1), date(2025, 1, 6), date(2025, 5, 5), today):
+        assert fresh(patient_id, sent).observations_since(SCORES, since) == baseline_and_since_over_everything(everything, SCORES, since)
 
 
 def test_the_awkward_cases_pick_the_results_a_clinician_would_expect():
@@ -120,6 +147,10 @@ def test_the_awkward_cases_pick_the_results_a_clinician_would_expect():
     assert latest["platelets"].source == "Observation/plt-instant" and latest["platelets"].value == 95_000
     assert latest["igra"].result == "positive"
     assert latest["EASI"].value == 25  # 99 is out of range; the preliminary 20 is not a result
+    assert latest["POEM"].value == 12  # the same label twice on the latest day: the first sent
+    baseline = {e.value for e in fresh("p", awkward_observations()).observations_since(SCORES, date(2025, 1, 1))
+                if e.effective < date(2025, 1, 1)}
+    assert baseline == {40, 18}  # SCORAD: the larger label (b); POEM: the same label twice, the one sent later
 
 
 def test_a_cached_record_keeps_what_later_calls_ask_and_refuses_the_rest():

@@ -82,7 +82,7 @@ def test_a_new_day_is_a_new_entry(make_app):
 
 @pytest.mark.parametrize("hook", ["patient-view", "order-select"])
 def test_each_call_gets_its_own_card_and_suggestion_ids_from_its_hook_instance(make_app, hook):
-    """Answers are rendered once per patient and draft orders; the identifiers a clinician's feedback and
+    """Answers are rendered once per patient and orders in focus; the identifiers a clinician's feedback and
     the SMART app's appContext name still come from each call (and are the same for a retried call)."""
     scenario = load_scenario("ad-primary-nonresponse-adult")
     client = make_app(now=scenario.evaluate_at).test_client()

@@ -60,10 +60,13 @@ class ResponseAssessment:
         return any(i.reached for i in self.instruments)
 
 
-def severity_scores(record: PatientRecord, knowledge: Knowledge) -> dict[str, list[SeverityScore]]:
-    """Scores by instrument, oldest first; only final results with a date and a value."""
+def severity_scores(record: PatientRecord, knowledge: Knowledge, since: date | None = None) -> dict[str, list[SeverityScore]]:
+    """Scores by instrument, oldest first; only final results with a date and a value. With `since`, only
+    those from that day on and the latest one before it (the baseline of a course starting then)."""
     scores: dict[str, list[SeverityScore]] = {}
-    for observation in record.observations_of(knowledge.response.criteria):
+    criteria = knowledge.response.criteria
+    observations = record.observations_of(criteria) if since is None else record.observations_since(criteria, since)
+    for observation in observations:
         if observation.status not in RESULT_STATUSES or observation.effective is None or observation.value is None:
             continue
         for match in observation.matches:
@@ -91,7 +94,8 @@ def meets(criterion: ResponseCriterion, score: SeverityScore, baseline: Severity
 
 def assess_response(course: DupilumabCourse, record: PatientRecord, knowledge: Knowledge) -> ResponseAssessment:
     results = []
-    for instrument, series in severity_scores(record, knowledge).items():
+    # Only the course's scores and the baseline before it count: years of earlier scores are not read.
+    for instrument, series in severity_scores(record, knowledge, since=course.start).items():
         criterion = knowledge.response.criteria[instrument]
         before = [s for s in series if s.day <= course.start]
         baseline = before[-1] if before else None

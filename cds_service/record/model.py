@@ -198,6 +198,12 @@ class PatientRecord:
         self._require("Observation")
         return self.observation_index.of(concepts)
 
+    def observations_since(self, concepts: Iterable[str], since: date) -> tuple[ObservationEntry, ...]:
+        """The Observations of `concepts` from `since` on, and the latest usable one of each before it
+        (a baseline), sorted by resource; the years before are not read."""
+        self._require("Observation")
+        return self.observation_index.baseline_and_since(concepts, since)
+
     def latest_final_results(self, today: date) -> dict[str, ObservationEntry]:
         """Per concept, the latest Observation with a final status (final, amended, corrected) dated up to
         `today`; of two on the same day, the larger resource label."""

@@ -5,9 +5,12 @@ every score of an instrument, and the latest result of a lab or vital sign. Read
 `ObservationEntry` cost more than parsing the request (1,000-resource record: 4 ms against 2.5 ms),
 so the index only sorts raw resources by their code (once per distinct code element) and reads:
 
-- a concept's whole series when asked for it (`of`: scores);
+- a concept's whole series when asked for it (`of`: the SMART app's score timeline);
+- a score's series from a day on and the latest usable one before it (`baseline_and_since`: judging a
+  dupilumab course needs its scores and one baseline, not years of earlier ones);
 - the latest final result per concept (`latest_final`): each candidate's status, subject and date
-  are looked at, and only the latest one is read;
+  are looked at, and only the latest one is read (scores, which reading may drop, from the latest back
+  until each has one);
 - everything, for `all` and for the notes of a record being explained.
 
 The answers are those of reading every resource first: `tests/test_record.py` checks them against
@@ -31,6 +34,12 @@ OBSERVATION_KINDS = ("score", "lab", "vital")
 
 # Reads one raw Observation already matched to (concept, matches): an entry or None, and the notes it made.
 ReadObservation = Callable[[dict[str, Any], Concept, tuple[ConceptMatch, ...], list[str]], "ObservationEntry | None"]
+
+
+def _is_result(raw: Mapping[str, Any]) -> bool:
+    """A usable result's status (checked as sent: any element may be malformed)."""
+    status = raw.get("status")
+    return isinstance(status, str) and status in RESULT_STATUSES
 
 
 def observation_effective(raw: Mapping[str, Any]) -> Any:
@@ -122,6 +131,43 @@ class ObservationIndex:
         groups = {id(g): g for c in concepts for g in self._by_concept.get(c, ())}
         return _sorted(found for g in groups.values() for found in self._read_group(g))
 
+    def baseline_and_since(self, concepts: Iterable[str], since: date) -> tuple[ObservationEntry, ...]:
+        """The Observations of `concepts` dated from `since` on and, per concept, the latest usable one before
+        it (final, with a value; of two on the same day the larger resource label, then the one sent later),
+        sorted by resource: what judging a response from `since` needs, without reading years of history.
+        Undated ones are left out (they are never usable)."""
+        wanted = set(concepts)
+        groups = {id(g): g for c in wanted for g in self._by_concept.get(c, ())}
+        found: list[tuple[int, ObservationEntry]] = []
+        raws = self._raws
+        with self._lock:
+            for group in groups.values():
+                recent: list[int] = []
+                earlier: list[tuple[date, str, int]] = []
+                for position in group.members:
+                    day = fj.fhir_day(observation_effective(raws[position]))
+                    if day is None:
+                        continue
+                    if day >= since:
+                        recent.append(position)
+                    else:
+                        earlier.append((day, fj.resource_label(raws[position]), position))
+                self._read_members(group, recent)
+                found.extend((p, e) for p in recent if (e := self._entries[p]) is not None)
+                needed = {m.concept for m in group.matches} & wanted
+                for _, _, position in sorted(earlier, reverse=True):  # the latest first
+                    if not needed:
+                        break
+                    self._read_members(group, (position,))
+                    entry = self._entries[position]
+                    if entry is None or entry.status not in RESULT_STATUSES or entry.value is None:
+                        continue
+                    usable_for = needed & {m.concept for m in entry.matches}
+                    if usable_for:
+                        needed -= usable_for
+                        found.append((position, entry))
+        return _sorted(found)
+
     def latest_final(self, today: date) -> dict[str, ObservationEntry]:
         """Per concept, the latest result with a final status dated up to `today`; of two on the same day the
         larger resource label, then the one sent first: the same choice as over every Observation read."""
@@ -141,9 +187,8 @@ class ObservationIndex:
 
         for group in self._groups:
             if group.read_whole:
-                for position, entry in self._read_group(group):
-                    if entry.status in RESULT_STATUSES and entry.effective is not None and entry.effective <= today:
-                        offer(entry.effective, entry.source, position, entry)
+                for position, entry in self._latest_read(group, today):
+                    offer(entry.effective, entry.source, position, entry)  # type: ignore[arg-type]
                 continue
             top = self._latest_candidate(group, today)
             if top is None:
@@ -154,6 +199,31 @@ class ObservationIndex:
             if entry is not None:  # always, for a lab or vital that passed the candidate checks
                 offer(*top, entry)
         return {concept: found[3] for concept, found in best.items()}
+
+    def _latest_read(self, group: _CodeGroup, today: date) -> list[tuple[int, ObservationEntry]]:
+        """Scores: reading may drop a member or some of its matches (a value out of range), so candidates are
+        read from the latest back until each of the group's concepts has its latest final result."""
+        raws = self._raws
+        candidates = []
+        for position in group.members:
+            raw = raws[position]
+            if not _is_result(raw):
+                continue
+            day = fj.fhir_day(observation_effective(raw))
+            if day is not None and day <= today:
+                candidates.append((day, fj.resource_label(raw), -position))
+        needed = {m.concept for m in group.matches}
+        found = []
+        with self._lock:
+            for _, _, negative in sorted(candidates, reverse=True):  # the latest first; of equals, the first sent
+                if not needed:
+                    break
+                self._read_members(group, (-negative,))
+                entry = self._entries[-negative]
+                if entry is not None and needed.intersection(m.concept for m in entry.matches):
+                    needed.difference_update(m.concept for m in entry.matches)
+                    found.append((-negative, entry))
+        return found
 
     def retained(self, today: date) -> "RetainedObservations":
         """What a cached record keeps: the latest results for `today` and the series read so far, without
@@ -181,7 +251,7 @@ class ObservationIndex:
             top_label: str | None = None
             for position in group.members:  # ascending: of equal labels, the first sent stays
                 raw = raws[position]
-                if raw.get("status") not in RESULT_STATUSES:
+                if not _is_result(raw):
                     continue
                 day = fj.fhir_day(raw.get("effectiveDateTime") or observation_effective(raw))
                 if day is None:
@@ -227,6 +297,9 @@ class RetainedObservations:
             raise LookupError(f"cached observations did not keep {sorted(wanted & self._unread)}")
         entries = {id(e): e for c in wanted for e in self._series.get(c, ())}
         return tuple(sorted(entries.values(), key=_by_source))
+
+    def baseline_and_since(self, concepts: Iterable[str], since: date) -> tuple[ObservationEntry, ...]:
+        raise LookupError("a cached record keeps the assessment, not the Observations it was judged from")
 
     def all(self) -> tuple[ObservationEntry, ...]:
         raise LookupError("a cached record does not keep every Observation")
