@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-
 from .assess.findings import Assessment, Finding, FindingKind, assess_patient
 from .assess.orders import OrderFocus, orders_in_focus
 from .assess.patient import patient_factors
