@@ -82,8 +82,8 @@ def session_bodies(size: int, patients: int, calls: int, group: int, orders_grow
     """Order sessions: `calls` order-select calls per patient (same prefetch, a new hookInstance each), patients
     taken `group` at a time; one patient's calls are `group` requests apart, so with fewer connections than
     `group` they are never in flight together (a clinician picks one order after another). With `orders_growing`,
-    call k of a session carries k-1 more draft orders besides the selected dupilumab one, so no two calls share
-    an answer and each is rendered again from the cached record."""
+    call k of a session carries k-1 more draft orders besides the selected dupilumab one: no two calls send the
+    same draft orders, and the order in focus stays the same (the cards rendered for it are reused)."""
     records = _patients(size, patients)
     return [orjson.dumps(hook_request(record, "order-select", str(uuid.uuid4()), call if orders_growing else 0))
             for start in range(0, patients, group) for call in range(calls) for record in records[start:start + group]]
@@ -245,8 +245,8 @@ def over_http(seconds: float, workers: int, rounds: int) -> dict[str, Any]:
       records, where the pipeline's fixed cost (assessment, ranking, cards) is nearly all of it;
     - order sessions: each patient's calls come one after another, 6 per patient (a clinician picking orders),
       with more patients than the cache holds, so each session starts with a miss in each worker it reaches;
-    - order sessions, orders growing: the same, with one more draft order in each call of a session, so the
-      cards of every call are rendered again (from the cached record and assessment);
+    - order sessions, orders growing: the same, with one more draft order in each call of a session beside the
+      selected dupilumab one (every call reads a new set of draft orders; the order in focus stays the same);
     - same patients again: a few patients called over and over (every call after the first hits the cache).
     """
     big = session_bodies(1000, patients=16, calls=6, group=8)
