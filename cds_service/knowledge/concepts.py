@@ -140,16 +140,15 @@ class ConceptMatcher:
         self._elements: dict[tuple[Any, ...], tuple[Concept, tuple[ConceptMatch, ...]]] = {}
         self.definitions = {d.id: d for d in definitions}
         groups: dict[str, set[str]] = {}
-        for definition in self.definitions.values():
-            if definition.group:
-                groups.setdefault(definition.group, set()).add(definition.id)
-        self._groups = {group: frozenset(ids) for group, ids in groups.items()}
         self._by_code: dict[tuple[str, str], list[tuple[ConceptDefinition, KnownCode]]] = {}
         self._any_system: dict[str, list[tuple[ConceptDefinition, KnownCode]]] = {}
         for definition in self.definitions.values():
+            if definition.group:
+                groups.setdefault(definition.group, set()).add(definition.id)
             for code in definition.codes:
                 target = self._any_system.setdefault(code.code, []) if not code.system else self._by_code.setdefault((code.system, code.code), [])
                 target.append((definition, code))
+        self._groups = {group: frozenset(ids) for group, ids in groups.items()}
 
     def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
         return tuple(d for d in self.definitions.values() if d.kind == kind)

@@ -154,18 +154,11 @@ class ObservationIndex:
                         earlier.append((day, fj.resource_label(raws[position]), position))
                 self._read_members(group, recent)
                 found.extend((p, e) for p in recent if (e := self._entries[p]) is not None)
-                needed = {m.concept for m in group.matches} & wanted
-                for _, _, position in sorted(earlier, reverse=True):  # the latest first
-                    if not needed:
-                        break
-                    self._read_members(group, (position,))
-                    entry = self._entries[position]
-                    if entry is None or entry.status not in RESULT_STATUSES or entry.value is None:
-                        continue
-                    usable_for = needed & {m.concept for m in entry.matches}
-                    if usable_for:
-                        needed -= usable_for
-                        found.append((position, entry))
+                found += self._first_read(
+                    group, (p for _, _, p in sorted(earlier, reverse=True)),  # the latest first; of equals, the last sent
+                    {m.concept for m in group.matches} & wanted,
+                    lambda entry: entry.status in RESULT_STATUSES and entry.value is not None,
+                )
         return _sorted(found)
 
     def latest_final(self, today: date) -> dict[str, ObservationEntry]:
@@ -212,17 +205,30 @@ class ObservationIndex:
             day = fj.fhir_day(observation_effective(raw))
             if day is not None and day <= today:
                 candidates.append((day, fj.resource_label(raw), -position))
-        needed = {m.concept for m in group.matches}
-        found = []
         with self._lock:
-            for _, _, negative in sorted(candidates, reverse=True):  # the latest first; of equals, the first sent
-                if not needed:
-                    break
-                self._read_members(group, (-negative,))
-                entry = self._entries[-negative]
-                if entry is not None and needed.intersection(m.concept for m in entry.matches):
-                    needed.difference_update(m.concept for m in entry.matches)
-                    found.append((-negative, entry))
+            return self._first_read(
+                group, (-negative for _, _, negative in sorted(candidates, reverse=True)),  # of equals, the first sent
+                {m.concept for m in group.matches},
+                lambda entry: True,  # the status and date were checked on the raw resource
+            )
+
+    def _first_read(
+        self, group: _CodeGroup, positions: Iterable[int], needed: set[str], usable: Callable[[ObservationEntry], bool]
+    ) -> list[tuple[int, ObservationEntry]]:
+        """Read members in the order given until each of the `needed` concepts has one usable entry, kept (under
+        the lock); an entry counts for the concepts its matches still kept once read."""
+        found = []
+        for position in positions:
+            if not needed:
+                break
+            self._read_members(group, (position,))
+            entry = self._entries[position]
+            if entry is None or not usable(entry):
+                continue
+            concepts = needed.intersection(m.concept for m in entry.matches)
+            if concepts:
+                needed -= concepts
+                found.append((position, entry))
         return found
 
     def retained(self, today: date) -> "RetainedObservations":
