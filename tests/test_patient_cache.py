@@ -25,6 +25,10 @@ def test_repeated_calls_answer_exactly_as_without_the_cache(make_app, name):
     assert cached.extensions["cds_service"].engine.patients.hits >= 3
 
 
+def without_ids(cards):
+    """Cards without what differs per call: their uuids and the suggestions and links that carry uuids."""
+    return [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]
+
 
 def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without_the_cache(make_app):
     """Cards are rendered once per patient and orders in focus: the orders a call selects and their details
@@ -44,17 +48,17 @@ def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without
         ([dupilumab, cetirizine, higher_dose], ["MedicationRequest/draft-aza"]),
         ([dupilumab, cetirizine, azathioprine], ["MedicationRequest/draft-dupilumab", "MedicationRequest/draft-aza"]),
     ]
-    strip = lambda cards: [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]  # noqa: E731
     answers = []
     for orders, selections in session:
         body = hook_request(scenario, "order-select", draft_orders=orders, selections=selections)
         answer = cached.post(service_url("order-select"), json=body).get_json()
         assert answer == uncached.post(service_url("order-select"), json=body).get_json()
-        answers.append(strip(answer["cards"]))
+        answers.append(without_ids(answer["cards"]))
     topics = [[card["source"]["topic"]["code"] for card in cards] for cards in answers]
     assert answers[1] == [] and answers[0] == answers[2] != answers[3]
     assert "baseline-monitoring" in topics[3] and "baseline-monitoring" not in topics[0]
     assert len(answers[5]) > len(answers[3])
+
 
 def test_a_changed_resource_is_a_new_entry(make_app):
     scenario = load_scenario("ad-dupilumab-responder")
@@ -103,5 +107,4 @@ def test_each_call_gets_its_own_card_and_suggestion_ids_from_its_hook_instance(m
     linked = [link for card in call(instance) for link in card.get("links", []) if "appContext" in link]
     assert linked and all(json.loads(link["appContext"])["hookInstance"] == instance for link in linked)
     # Apart from the identifiers, the same answer.
-    strip = lambda cards: [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]  # noqa: E731
-    assert strip(first) == strip(second)
+    assert without_ids(first) == without_ids(second)
