@@ -78,14 +78,23 @@ def bodies_of(size: int, patients: int, calls_each: int) -> list[bytes]:
             for _ in range(calls_each) for p in range(patients)]
 
 
-def session_bodies(size: int, patients: int, calls: int, group: int, orders_growing: bool = False) -> list[bytes]:
+def session_bodies(size: int, patients: int, calls: int, group: int, orders_growing: bool = False,
+                   other_selected: bool = False) -> list[bytes]:
     """Order sessions: `calls` order-select calls per patient (same prefetch, a new hookInstance each), patients
     taken `group` at a time; one patient's calls are `group` requests apart, so with fewer connections than
     `group` they are never in flight together (a clinician picks one order after another). With `orders_growing`,
     call k of a session carries k-1 more draft orders besides the selected dupilumab one: no two calls send the
-    same draft orders, and the order in focus stays the same (the cards rendered for it are reused)."""
+    same draft orders, and the order in focus stays the same (the cards rendered for it are reused). With
+    `other_selected`, each call selects an order of another medicine instead: no advice to give."""
     records = _patients(size, patients)
-    return [orjson.dumps(hook_request(record, "order-select", str(uuid.uuid4()), call if orders_growing else 0))
+
+    def request(record: list[dict[str, Any]], call: int) -> dict[str, Any]:
+        others = call if orders_growing else 0
+        if other_selected:
+            others += 1  # the order selected
+        return hook_request(record, "order-select", str(uuid.uuid4()), others, select_other=other_selected)
+
+    return [orjson.dumps(request(record, call))
             for start in range(0, patients, group) for call in range(calls) for record in records[start:start + group]]
 
 
@@ -247,19 +256,23 @@ def over_http(seconds: float, workers: int, rounds: int) -> dict[str, Any]:
       with more patients than the cache holds, so each session starts with a miss in each worker it reaches;
     - order sessions, orders growing: the same, with one more draft order in each call of a session beside the
       selected dupilumab one (every call reads a new set of draft orders; the order in focus stays the same);
-    - same patients again: a few patients called over and over (every call after the first hits the cache).
+    - same patients again: a few patients called over and over (every call after the first hits the cache);
+    - order sessions, another medicine selected: the commonest order-select call, about an order this service
+      has no advice on (answered without reading the record): the least the service costs over the baseline.
     """
     big = session_bodies(1000, patients=16, calls=6, group=8)
     small = session_bodies(100, patients=192, calls=6, group=32)
     growing = session_bodies(100, patients=192, calls=6, group=32, orders_growing=True)
     tiny = session_bodies(10, patients=192, calls=6, group=32)
     repeated = bodies_of(100, patients=8, calls_each=8)
+    other = session_bodies(100, patients=192, calls=6, group=32, other_selected=True)
     results: dict[str, Any] = {}
     traffic = (("cold", "0", (("1000 resources, 1 connection", big, 1), ("100 resources, 16 connections", small, 16),
                               ("10 resources, 16 connections", tiny, 16))),
                ("order sessions", "8000", (("1000 resources, 1 connection", big, 1), ("100 resources, 16 connections", small, 16))),
                ("order sessions, orders growing", "8000", (("100 resources, 16 connections", growing, 16),)),
-               ("same patients again", "50000", (("100 resources, 16 connections", repeated, 16),)))
+               ("same patients again", "50000", (("100 resources, 16 connections", repeated, 16),)),
+               ("order sessions, another medicine selected", "8000", (("100 resources, 16 connections", other, 16),)))
     for label, cache, runs in traffic:
         server = Server(workers, {"CDS_PATIENT_CACHE_RESOURCES": cache})
         try:
@@ -361,6 +374,8 @@ def main() -> None:
         **{f"order-select throughput vs baseline, 100 resources, {label} (>= 70%)": ratio(f"100 resources, 16 connections, {label}", "throughput_ratio")
            for label in ("cold", "order sessions", "order sessions, orders growing", "same patients again")},
         "  the same, 10 resources, cold (the pipeline's fixed cost)": ratio("10 resources, 16 connections, cold", "throughput_ratio"),
+        "  the same, order sessions, another medicine selected (no advice: the service's least cost)":
+            ratio("100 resources, 16 connections, order sessions, another medicine selected", "throughput_ratio"),
         "10,000-resource record in process, cold, median time to the answer (< 250 ms)":
             f"{ip['10000']['median']:.0f} ms (and {ip['10000']['free_median']:.0f} ms to free it afterwards)",
         "cost per resource, 10,000 vs 1,000 (<= 1.0 is linear or better)": f"{growth:.2f}",

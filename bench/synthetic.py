@@ -129,10 +129,12 @@ def _score(rid: str, subject: dict, code: str, display: str, value: float, day: 
 
 
 def hook_request(
-    resources: list[dict[str, Any]], hook: str = "order-select", hook_instance: str | None = None, other_orders: int = 0
+    resources: list[dict[str, Any]], hook: str = "order-select", hook_instance: str | None = None, other_orders: int = 0,
+    select_other: bool = False,
 ) -> dict[str, Any]:
     """A complete request with full prefetch (one searchset per key) and, for order hooks, a dupilumab draft
-    (selected) beside `other_orders` drafts of other medicines (orders the clinician added earlier)."""
+    (selected) beside `other_orders` drafts of other medicines (orders the clinician added earlier). With
+    `select_other`, order-select selects the first of those instead (an order this service has no advice on)."""
     from cds_service.hooks.catalog import PREFETCH
 
     patient = next(r for r in resources if r["resourceType"] == "Patient")
@@ -155,6 +157,8 @@ def hook_request(
         context["draftOrders"] = {"resourceType": "Bundle", "type": "collection",
                                   "entry": [{"resource": order} for order in (*others, draft)]}
         if hook == "order-select":
-            context["selections"] = ["MedicationRequest/draft-dupilumab"]
+            if select_other and not others:
+                raise ValueError("select_other needs other_orders")
+            context["selections"] = ["MedicationRequest/draft-0" if select_other else "MedicationRequest/draft-dupilumab"]
     instance = hook_instance or str(uuid.UUID(int=len(resources)))
     return {"hook": hook, "hookInstance": instance, "context": context, "prefetch": prefetch}

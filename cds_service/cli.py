@@ -159,7 +159,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         reasoning = outcome.assessment.reasoning if outcome.assessment else ("no dupilumab order in focus",)
         for line in reasoning:
             print(f"reasoning: {line}", file=sys.stderr)
-        for note in outcome.record.notes:
+        for note in outcome.record.notes if outcome.record else ():
             print(f"data note: {note}", file=sys.stderr)
     return EXIT_OK
 

@@ -57,8 +57,8 @@ class Engine:
 @dataclass(frozen=True)
 class HookOutcome:
     response: dict[str, Any]
-    record: PatientRecord
-    assessment: Assessment | None  # None when the order hook had nothing to advise on
+    record: PatientRecord | None  # None, as the assessment, when the order hook had nothing to advise on
+    assessment: Assessment | None
 
 
 def evaluate_hook(
@@ -108,6 +108,15 @@ def _decide(
     identifiers (a clinician adding unrelated orders in one session keeps the same focus)."""
     knowledge = engine.knowledge
     context = request.context
+    orders = read_draft_orders(
+        request.patient_id, knowledge.concepts, gathered.resources, context.get("draftOrders"),
+        context.get("selections") if service.hook == "order-select" else None,
+    )
+    focus = orders_in_focus(orders, knowledge)
+    if service.hook in ORDER_HOOKS and not focus:
+        # Most order-select calls are about orders this service has no advice on: answered without reading
+        # the patient's record.
+        return HookOutcome({"cards": []}, None, None)
     public_url = base_url or engine.settings.public_base_url
     card_context = CardContext(
         hook=service.hook,
@@ -132,14 +141,7 @@ def _decide(
         )
     else:
         base = cached.record
-    orders = read_draft_orders(
-        request.patient_id, knowledge.concepts, gathered.resources, context.get("draftOrders"),
-        context.get("selections") if service.hook == "order-select" else None,
-    )
     record = replace(base, draft_orders=orders)
-    focus = orders_in_focus(record, knowledge)
-    if service.hook in ORDER_HOOKS and not focus:
-        return HookOutcome({"cards": []}, record, None)
     entry = cached if cached is not None else _assessed(base, gathered, card_context.today, engine, key)
     template = replace(card_context, hook_instance="")
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from ..knowledge import Knowledge
-from ..record.model import DraftOrder, PatientRecord
+from ..record.model import DraftOrder
 from .course import DUPILUMAB
 
 
@@ -26,10 +27,11 @@ class OrderFocus:
         return bool(self.dupilumab or self.next_line)
 
 
-def orders_in_focus(record: PatientRecord, knowledge: Knowledge) -> OrderFocus:
+def orders_in_focus(draft_orders: Iterable[DraftOrder], knowledge: Knowledge) -> OrderFocus:
+    """Read from the draft orders alone: a call about none of ours is answered before the record is read."""
     options = {o.id for o in knowledge.therapies}
     dupilumab, next_line = [], []
-    for order in record.draft_orders:
+    for order in draft_orders:
         if not order.selected:
             continue
         if order.is_a(DUPILUMAB):
