@@ -248,7 +248,7 @@ def paired(service: str, baseline: str, bodies: list[bytes], connections: int, s
 
 
 def over_http(seconds: float, workers: int, rounds: int) -> dict[str, Any]:
-    """Order-select with full prefetch next to the echo baseline of the same server, on four kinds of traffic:
+    """Order-select with full prefetch next to the echo baseline of the same server, on five kinds of traffic:
 
     - cold: the patient cache off, every call computes the record (the worst case); also with 10-resource
       records, where the pipeline's fixed cost (assessment, ranking, cards) is nearly all of it;
