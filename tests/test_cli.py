@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from support import REQUESTS, ROOT, hook_request, load_json, load_scenario
+from support import REQUESTS, ROOT, hook_request, load_json, load_scenario, unrelated_draft_order
 
 CLI = [sys.executable, "-m", "cds_service"]
 
@@ -33,6 +33,15 @@ def test_evaluate_reads_stdin_and_explains_its_reasoning():
     assert result.returncode == 0
     assert json.loads(result.stdout) == {"cards": []}
     assert "reasoning: no active atopic dermatitis diagnosis" in result.stderr.decode()
+
+
+def test_evaluate_explains_an_order_it_has_no_advice_on():
+    scenario = load_scenario("ad-primary-nonresponse-adult")
+    body = json.dumps(hook_request(scenario, "order-select", draft_orders=[unrelated_draft_order(scenario.patient_id)])).encode()
+    result = run("evaluate", "-", "--now", "2025-09-01T12:00:00Z", "--explain", stdin=body)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout) == {"cards": []}
+    assert "reasoning: no dupilumab order in focus" in result.stderr.decode()
 
 
 def test_evaluate_gives_the_same_answer_as_the_http_endpoint(client):
