@@ -5,6 +5,8 @@
     cds-service fixtures load --fhir-server URL [--bearer TOKEN]
     cds-service feedback report [--json]
     cds-service dev [--port 8080] [--fhir-port 8081]
+    cds-service knowledge check [FOLDER]
+    cds-service knowledge show [FOLDER]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from .hooks.validation import parse_hook_request
 from .pipeline import DataUnavailable, Engine, evaluate_hook
 from .settings import Settings, SettingsError
 
-EXIT_OK, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 2, 3, 64
+EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2, 3, 64
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,7 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
     dev.add_argument("--fhir-port", type=int, default=8081, help="FHIR server port (default 8081)")
 
+    knowledge = commands.add_parser("knowledge", help="check or show the knowledge files, without starting the service")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    check = knowledge_commands.add_parser("check", help="check a folder of knowledge files: exit 0, or 1 with one line per problem")
+    check.add_argument("folder", nargs="?", help="folder of knowledge files (default: the service's own)")
+    show = knowledge_commands.add_parser("show", help="print the rules as a worksheet for a clinical reviewer (Markdown)")
+    show.add_argument("folder", nargs="?", help="folder of knowledge files (default: the service's own)")
+
     args = parser.parse_args(argv)
+    if args.command == "knowledge":
+        return _knowledge(args)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
@@ -74,6 +85,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "feedback":
         return _feedback_report(settings, args)
     return _evaluate(settings, args)
+
+
+def _knowledge(args: argparse.Namespace) -> int:
+    from .knowledge import KnowledgeError, check_knowledge, load_knowledge
+    from .knowledge.show import knowledge_worksheet
+
+    folder = args.folder
+    if folder is not None and not Path(folder).is_dir():
+        print(f"cds-service: {folder} is not a folder of knowledge files", file=sys.stderr)
+        return EXIT_USAGE
+    if args.knowledge_command == "check":
+        problems = check_knowledge(folder)
+        for problem in problems:
+            print(problem)
+        if not problems:
+            print(f"knowledge files of {folder or 'the service'}: no problems", file=sys.stderr)
+        return EXIT_PROBLEMS if problems else EXIT_OK
+    try:
+        sys.stdout.write(knowledge_worksheet(load_knowledge(folder=str(Path(folder).resolve()) if folder else None)))
+    except KnowledgeError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_PROBLEMS
+    return EXIT_OK
 
 
 def _feedback_report(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
-"""The patient's record and assessment, kept for the next hook call about the same data.
+"""The patient's assessment and the answers derived from it, kept for the next hook call about the same data.
 
-A busy EHR fires order-select on every order picked, each time with the same prefetch. The record
-and the assessment are pure functions of that prefetch and the day, so they are kept under a digest
-of exactly those inputs: a changed resource, a missing key or a new day is a different entry, and a
-hit is the same answer computed again. Bounded by the number of resources held, least recently used
+A busy EHR fires order-select on every order picked, each time with the same prefetch. The assessment
+is a pure function of that prefetch and the day, so it is kept under a digest of exactly those inputs:
+a changed resource, a missing key or a new day is a different entry, and a hit is the same answer
+computed again. Bounded by the number of resources held, least recently used
 first. Not used when data came from the FHIR server (the digest would not cover it).
 """
 
@@ -14,37 +14,41 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import orjson
 import xxhash
 
 from . import metrics
 from .assess.findings import Assessment
-from .gather.prefetch import GatheredData
-from .record.model import PatientRecord
+from .cards import IssuedCards
+from .knowledge import BaselineTest
+from .recommend.ranking import NextLinePlan
 
 
-_MEMO_LIMIT = 256
-_MISSING = object()
+_RENDERED_LIMIT = 256
 
 
 @dataclass
-class CachedPatient:
-    record: PatientRecord  # without draft orders: those come with each call
-    assessment: Assessment
-    weight: int
-    gathered: GatheredData  # only the Medication resources draft orders may reference
-    _memo: dict[Any, Any] = field(default_factory=dict)
+class PatientAnswers:
+    """What later hook calls about the same data and day reuse: the assessment (with the patient factors the
+    decisions read, so no call goes back to the record), what is derived from it, and the cards rendered."""
 
-    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """Derived values (the ranked plan, missing baseline tests, answers) computed once per entry; past
-        _MEMO_LIMIT values (a client sending ever new draft orders for one patient) they are not kept."""
-        found = self._memo.get(key, _MISSING)
-        if found is _MISSING:
-            found = compute()
-            if len(self._memo) < _MEMO_LIMIT:
-                self._memo[key] = found
+    assessment: Assessment
+    weight: int  # resources read: what the entry costs the cache
+    medications: list[dict[str, Any]]  # the Medication resources draft orders may reference
+    plan: NextLinePlan | None = None  # the ranked options, once ranked
+    missing_tests: dict[str, tuple[BaselineTest, ...]] = field(default_factory=dict)  # per option id
+    rendered: dict[Hashable, IssuedCards] = field(default_factory=dict)  # per hook, orders in focus and caller
+
+    def cards(self, key: Hashable, render: Callable[[], IssuedCards]) -> IssuedCards:
+        """The cards rendered for `key`; past _RENDERED_LIMIT keys (a client sending ever new draft orders for
+        one patient) they are not kept."""
+        found = self.rendered.get(key)
+        if found is None:
+            found = render()
+            if len(self.rendered) < _RENDERED_LIMIT:
+                self.rendered[key] = found
         return found
 
 
@@ -68,12 +72,12 @@ def patient_key(prefetch: Mapping[str, Any] | None, patient_id: str, today: date
 class PatientCache:
     def __init__(self, max_resources: int):
         self.max_resources = max_resources
-        self._entries: OrderedDict[bytes, CachedPatient] = OrderedDict()
+        self._entries: OrderedDict[bytes, PatientAnswers] = OrderedDict()
         self._weight = 0
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def get(self, key: bytes | None) -> CachedPatient | None:
+    def get(self, key: bytes | None) -> PatientAnswers | None:
         if key is None or self.max_resources <= 0:
             return None
         with self._lock:
@@ -86,12 +90,13 @@ class PatientCache:
         metrics.count_patient_cache_lookup(entry is not None)
         return entry
 
-    def put(self, key: bytes | None, entry: CachedPatient) -> None:
+    def put(self, key: bytes | None, entry: PatientAnswers) -> None:
         if key is None or entry.weight > self.max_resources:
             return
         with self._lock:
-            if key in self._entries:
-                return
+            replaced = self._entries.pop(key, None)
+            if replaced is not None:
+                self._weight -= replaced.weight
             self._entries[key] = entry
             self._weight += entry.weight
             while self._weight > self.max_resources:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from jsonschema import Draft202012Validator
 
-from cds_service.cards.render import name_based_uuid
+from cds_service.cards.identity import name_based_uuid
 from support import EXTERNAL, hook_request, load_json, load_scenario, scenario_names, service_url, walk
 
 RESPONSE_SCHEMA = Draft202012Validator(load_json(Path(__file__).parent / "schemas" / "cds-hooks-response.schema.json"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.knowledge import load_knowledge
-from cds_service.record.model import Coding, Concept
+from cds_service.terminology import Coding, Concept
 from cds_service.settings import SettingsError, parse_score_codes
 
 KNOWLEDGE = load_knowledge()
@@ -84,10 +84,10 @@ def test_orders_only_carry_verified_codes():
             assert "2196092" not in {code for _, code, _ in option.order.codings}
 
 
-def test_the_seed_ranking_puts_jak_inhibitors_first_and_baricitinib_is_not_us_approved():
+def test_the_specified_ranking_puts_jak_inhibitors_first_and_baricitinib_is_not_us_approved():
     ordered = sorted(KNOWLEDGE.therapies, key=lambda o: (o.group_rank, o.position))
     assert [o.id for o in ordered[:3]] == ["upadacitinib", "abrocitinib", "baricitinib"]
     baricitinib = next(o for o in KNOWLEDGE.therapies if o.id == "baricitinib")
-    assert baricitinib.approvals["US"].status == "not-approved"
+    assert baricitinib.approvals["US"].decision == "not-approved"
     lebrikizumab = next(o for o in KNOWLEDGE.therapies if o.id == "lebrikizumab")
-    assert lebrikizumab.approvals["US"].status == "approved"  # the seed's "not yet approved" is out of date
+    assert lebrikizumab.approvals["US"].decision == "approved"  # the overview's "not yet approved" is out of date

@@ -151,17 +151,3 @@ def test_the_awkward_cases_pick_the_results_a_clinician_would_expect():
     baseline = {e.value for e in fresh("p", awkward_observations()).observations_since(SCORES, date(2025, 1, 1))
                 if e.effective < date(2025, 1, 1)}
     assert baseline == {40, 18}  # SCORAD: the larger label (b); POEM: the same label twice, the one sent later
-
-
-def test_a_cached_record_keeps_what_later_calls_ask_and_refuses_the_rest():
-    record = fresh("p", awkward_observations())
-    series = record.observations_of(SCORES)
-    kept = record.observation_index.retained(date(2025, 9, 1))
-    assert kept.latest_final(date(2025, 9, 1)) == record.latest_final_results(date(2025, 9, 1))
-    assert kept.of(SCORES) == series
-    with pytest.raises(LookupError):
-        kept.latest_final(date(2025, 9, 2))
-    with pytest.raises(LookupError):
-        kept.of(["hemoglobin"])  # only its latest result was read
-    with pytest.raises(LookupError):
-        kept.all()

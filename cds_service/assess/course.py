@@ -3,31 +3,33 @@ MedicationAdministration when the client sends them."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from ..knowledge import Knowledge
-from ..record.model import MedicationUse, PatientRecord
+from ..knowledge import Knowledge, vocabulary
+from ..record.model import MedicationKind, MedicationUse, PatientRecord
 
-DUPILUMAB = "dupilumab"
 
-# Statuses that say nothing about the drug having been taken.
-_NOT_EXPOSURE = {"not-taken", "intended", "draft", "cancelled", "entered-in-error", "not-done", "declined", "preparation"}
-# Request intents that are plans or proposals, not orders.
-_NOT_ORDERS = {"proposal", "plan", "directive", "option"}
-_ONGOING = {"active", "on-hold"}
+class StopReasonKind(enum.StrEnum):
+    OCULAR = "ocular"
+    ADVERSE = "adverse"
+    LOSS_OF_RESPONSE = "loss-of-response"
+    INEFFICACY = "inefficacy"
+
+
 # Stop-reason concepts (knowledge/concepts.toml, kind "stop-reason") -> what they mean here.
 STOP_REASON_KINDS = {
-    "stop_ocular": "ocular",
-    "stop_adverse": "adverse",
-    "stop_loss_of_response": "loss-of-response",
-    "stop_inefficacy": "inefficacy",
+    vocabulary.STOP_OCULAR: StopReasonKind.OCULAR,
+    vocabulary.STOP_ADVERSE: StopReasonKind.ADVERSE,
+    vocabulary.STOP_LOSS_OF_RESPONSE: StopReasonKind.LOSS_OF_RESPONSE,
+    vocabulary.STOP_INEFFICACY: StopReasonKind.INEFFICACY,
 }
 
 
 @dataclass(frozen=True)
 class StopReason:
-    kind: str  # ocular | adverse | loss-of-response | inefficacy
+    kind: StopReasonKind
     text: str
     source: str
 
@@ -66,7 +68,7 @@ class DupilumabCourse:
         """After the start and no later than the end (or today): when an adverse event can be the drug's."""
         return self.start < day <= (self.end or today)
 
-    def stopped_for(self, *kinds: str) -> tuple[StopReason, ...]:
+    def stopped_for(self, *kinds: StopReasonKind) -> tuple[StopReason, ...]:
         return tuple(r for r in self.stop_reasons if r.kind in kinds)
 
     @property
@@ -76,19 +78,13 @@ class DupilumabCourse:
 
 def exposure_records(record: PatientRecord) -> tuple[MedicationUse, ...]:
     """Medication records showing the patient actually had dupilumab."""
-    return tuple(
-        use
-        for use in record.medications
-        if use.is_a(DUPILUMAB)
-        and use.status not in _NOT_EXPOSURE
-        and not (use.kind == "request" and use.intent in _NOT_ORDERS)
-    )
+    return tuple(use for use in record.medications if use.is_a(vocabulary.DUPILUMAB) and use.taken)
 
 
 def _end_of(use: MedicationUse) -> date | None:
     if use.end is not None:
         return use.end
-    if use.kind == "dispense" and use.start and use.days_supply:
+    if use.kind is MedicationKind.DISPENSE and use.start and use.days_supply:
         return use.start + timedelta(days=int(use.days_supply))
     return None
 
@@ -104,7 +100,7 @@ def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowled
     start = min(u.start for u in uses)  # type: ignore[type-var]
     reasons = _stop_reasons(uses, knowledge)
     ongoing = any(
-        u.kind in {"statement", "request"} and u.status in _ONGOING and (u.end is None or u.end > today) for u in uses
+        u.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and u.ongoing and (u.end is None or u.end > today) for u in uses
     )
     if ongoing:
         return DupilumabCourse(start, None, True, tuple(uses), reasons)
@@ -128,12 +124,12 @@ def _stop_reasons(uses: list[MedicationUse], knowledge: Knowledge) -> tuple[Stop
 def dispensing_gaps(course: DupilumabCourse, knowledge: Knowledge) -> tuple[DispensingGap, ...]:
     """Gaps between the end of one dispensed supply and the next dispense, as long as the knowledge base's threshold."""
     dispenses = sorted(
-        (u for u in course.records if u.kind == "dispense" and u.start and u.days_supply), key=lambda u: (u.start, u.source)
+        (u for u in course.records if u.kind is MedicationKind.DISPENSE and u.start and u.days_supply), key=lambda u: (u.start, u.source)
     )
     gaps = []
     for earlier, later in zip(dispenses, dispenses[1:]):
         supply_end = earlier.start + timedelta(days=int(earlier.days_supply))  # type: ignore[operator, arg-type]
         gap = DispensingGap(earlier.source, later.source, supply_end, later.start)  # type: ignore[arg-type]
-        if gap.days >= knowledge.response.adherence_gap_days:
+        if gap.days >= knowledge.response.adherence_gap.value:
             gaps.append(gap)
     return tuple(gaps)

@@ -12,14 +12,14 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date
 
-from ..knowledge import Knowledge
+from ..knowledge import Knowledge, vocabulary
 from ..record.model import ConditionEntry, PatientRecord
-from .course import DispensingGap, DupilumabCourse, StopReason, dispensing_gaps, find_dupilumab_course
+from .course import DispensingGap, DupilumabCourse, StopReason, StopReasonKind, dispensing_gaps, find_dupilumab_course
 from .drosd import OcularSurfaceDisease, assess_ocular_surface, prior_eye_disease
-from .patient import PatientFactors, conditions_in_group, is_active, patient_factors
-from .response import InstrumentResponse, ResponseAssessment, assess_response, meets
+from .patient import PatientFactors, conditions_in_group, patient_factors
+from .response import InstrumentResponse, ResponseAssessment, assess_response
 
-ATOPIC_DERMATITIS = "atopic_dermatitis"
+ADVERSE, OCULAR = StopReasonKind.ADVERSE, StopReasonKind.OCULAR
 
 
 class FindingKind(enum.Enum):
@@ -101,7 +101,7 @@ class Assessment:
 
 def atopic_dermatitis(record: PatientRecord) -> tuple[ConditionEntry, ...]:
     """Active, not refuted AD conditions."""
-    return tuple(c for c in record.conditions if c.is_a(ATOPIC_DERMATITIS) and is_active(c))
+    return tuple(c for c in record.conditions if c.is_a(vocabulary.ATOPIC_DERMATITIS) and c.active)
 
 
 def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> Assessment:
@@ -130,16 +130,16 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
     elif lost:
         findings.append(finding(FindingKind.LOSS_OF_RESPONSE, lost))
         reasoning.append("response reached, then lost on " + ", ".join(r.instrument for r in lost))
-    elif course.stopped_for("loss-of-response"):
+    elif course.stopped_for(StopReasonKind.LOSS_OF_RESPONSE):
         findings.append(finding(FindingKind.LOSS_OF_RESPONSE))
         reasoning.append("stopped for loss of response")
     if ocular is not None:
         findings.append(finding(FindingKind.OCULAR_SURFACE_DISEASE))
         reasoning.append(f"dupilumab-related eye disease, {ocular.grade}")
-    if course.stopped_for("adverse") and not course.stopped_for("ocular"):
+    if course.stopped_for(ADVERSE) and not course.stopped_for(OCULAR):
         findings.append(finding(FindingKind.INTOLERANCE))
         reasoning.append("stopped for an adverse effect")
-    if weeks < trial and not course.stopped_for("adverse", "ocular") and (not course.ongoing or course.stopped_for("inefficacy")):
+    if weeks < trial and not course.stopped_for(ADVERSE, OCULAR) and (not course.ongoing or course.stopped_for(StopReasonKind.INEFFICACY)):
         findings.append(finding(FindingKind.TRIAL_TOO_SHORT))
         reasoning.append(f"judged or stopped before {trial} weeks")
     findings.sort(key=Finding._rank)
@@ -171,14 +171,14 @@ def _inadequate_response(
         for result in response.instruments
         if result.instrument in knowledge.response.failure_instruments
         and any(
-            (score.day - course.start).days >= 7 * trial_weeks and meets(result.criterion, score, result.baseline) is False
+            (score.day - course.start).days >= 7 * trial_weeks and result.criterion.meets(score.value, result.baseline.value if result.baseline else None) is False
             for score in result.on_drug
         )
     )
     if evidence:
         reasoning.append("no adequate response on " + ", ".join(r.instrument for r in evidence))
         return evidence
-    if course.stopped_for("inefficacy"):
+    if course.stopped_for(StopReasonKind.INEFFICACY):
         reasoning.append(f"stopped for lack of efficacy after {weeks:.0f} weeks")
         return ()
     reasoning.append(f"no clinician-assessed score that can be judged at or after week {trial_weeks}")
@@ -194,14 +194,28 @@ def _loss_of_response(response: ResponseAssessment, knowledge: Knowledge) -> tup
         and r.reached
         and r.latest is not None
         and r.latest.day > r.meeting[0].day
-        and meets(r.criterion, r.latest, r.baseline) is False
+        and r.criterion.meets(r.latest.value, r.baseline.value if r.baseline else None) is False
     )
 
 
 def _confounders(record: PatientRecord, course: DupilumabCourse, today: date, knowledge: Knowledge) -> tuple[Confounder, ...]:
     found = []
-    for condition in conditions_in_group(record, knowledge, "confounder"):
-        onset = condition.onset or condition.recorded
-        if is_active(condition) or (onset is not None and course.during(onset, today)):
-            found.append(Confounder(condition.code.label(), condition.source, onset))
+    for condition in conditions_in_group(record, knowledge, vocabulary.CONFOUNDER):
+        began = condition.began
+        if condition.active or (began is not None and course.during(began, today)):
+            found.append(Confounder(condition.code.label(), condition.source, began))
     return tuple(found)
+
+
+def switch_before_adequate_trial(assessment: Assessment, today: date, knowledge: Knowledge) -> Finding | None:
+    """A next-line agent drafted while dupilumab is ongoing and short of an adequate trial (a common pitfall):
+    a trial-too-short finding for the order, unless the assessment already has one or a reason to switch."""
+    course = assessment.course
+    if course is None or not course.ongoing or assessment.finding(FindingKind.TRIAL_TOO_SHORT):
+        return None
+    weeks = course.weeks_on_drug(today)
+    if weeks >= knowledge.response.adequate_trial_weeks:
+        return None
+    if course.stopped_for(ADVERSE, OCULAR) or any(f.leads_to_switch for f in assessment.findings):
+        return None
+    return Finding(FindingKind.TRIAL_TOO_SHORT, course, assessment.diagnosis, weeks, ResponseAssessment(()))

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from ..knowledge import Knowledge
+from ..knowledge import Knowledge, vocabulary
 from ..record.model import DraftOrder
-from .course import DUPILUMAB
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ def orders_in_focus(draft_orders: Iterable[DraftOrder], knowledge: Knowledge) ->
     for order in draft_orders:
         if not order.selected:
             continue
-        if order.is_a(DUPILUMAB):
+        if order.is_a(vocabulary.DUPILUMAB):
             dupilumab.append(order)
             continue
         agent = next((m.concept for m in order.matches if m.concept in options), None)

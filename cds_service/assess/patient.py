@@ -6,12 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Mapping
 
-from ..knowledge import Knowledge
+from ..knowledge import Knowledge, vocabulary
 from ..record.model import ConditionEntry, PatientRecord
-
-_ACTIVE = {"active", "recurrence", "relapse"}
-_NOT_TRUE = {"refuted", "entered-in-error"}
-
 
 @dataclass(frozen=True)
 class LabResult:
@@ -23,23 +19,10 @@ class LabResult:
     source: str
 
 
-def is_true(condition: ConditionEntry) -> bool:
-    return condition.verification_status not in _NOT_TRUE
-
-
-def is_active(condition: ConditionEntry) -> bool:
-    """Active, recurring or relapsed; a condition without a status counts as active unless it has abated."""
-    if not is_true(condition):
-        return False
-    if condition.clinical_status is None:
-        return condition.abatement is None
-    return condition.clinical_status in _ACTIVE
-
-
 def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str) -> tuple[ConditionEntry, ...]:
     """Conditions (not refuted) matching any concept of a knowledge-base group: "eye", "confounder", ..."""
     ids = knowledge.concepts.in_group(group)
-    return tuple(c for c in record.conditions if is_true(c) and c.is_any(ids))
+    return tuple(c for c in record.conditions if c.asserted and c.is_any(ids))
 
 
 def latest_results(record: PatientRecord, today: date) -> dict[str, LabResult]:
@@ -62,14 +45,8 @@ class PatientFactors:
     source: str | None
 
     def conditions_of(self, concepts: tuple[str, ...] | list[str], state: str = "active") -> tuple[ConditionEntry, ...]:
-        return tuple(
-            c for c in self.conditions if c.is_any(concepts) and (is_active(c) if state == "active" else is_true(c))
-        )
-
-    @property
-    def childbearing_potential(self) -> bool:
-        """Female aged 12-50 (a design choice of this service: the sources give no ages)."""
-        return self.gender == "female" and self.age_years is not None and 12 <= self.age_years <= 50
+        """Conditions denoting any of `concepts`: active ones (state "active") or any asserted one ("ever")."""
+        return tuple(c for c in self.conditions if c.is_any(concepts) and (c.active if state == "active" else c.asserted))
 
 
 def age_on(birth_date: date, today: date) -> int:
@@ -80,7 +57,7 @@ def patient_factors(record: PatientRecord, today: date, knowledge: Knowledge) ->
     demographics = record.demographics
     age = age_on(demographics.birth_date, today) if demographics and demographics.birth_date else None
     labs = latest_results(record, today)
-    weight = labs.get("body_weight")
+    weight = labs.get(vocabulary.BODY_WEIGHT)
     if weight and (today - weight.day) > timedelta(days=knowledge.lab_lookback_days):
         weight = None
     return PatientFactors(

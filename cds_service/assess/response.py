@@ -79,19 +79,6 @@ def severity_scores(record: PatientRecord, knowledge: Knowledge, since: date | N
     return scores
 
 
-def meets(criterion: ResponseCriterion, score: SeverityScore, baseline: SeverityScore | None) -> bool | None:
-    """Whether `score` meets `criterion`; None when it cannot be judged (no usable baseline)."""
-    if criterion.rule == "at_most":
-        return score.value <= criterion.threshold
-    if baseline is None:
-        return None
-    if criterion.rule == "relative_reduction":
-        if baseline.value <= 0:
-            return None
-        return score.value <= baseline.value * (1 - criterion.threshold / 100)
-    return score.value <= baseline.value - criterion.threshold
-
-
 def assess_response(course: DupilumabCourse, record: PatientRecord, knowledge: Knowledge) -> ResponseAssessment:
     results = []
     # Only the course's scores and the baseline before it count: years of earlier scores are not read.
@@ -102,7 +89,7 @@ def assess_response(course: DupilumabCourse, record: PatientRecord, knowledge: K
         on_drug = tuple(s for s in series if course.on_drug(s.day))
         if not on_drug:
             continue
-        meeting = tuple(s for s in on_drug if meets(criterion, s, baseline))
+        meeting = tuple(s for s in on_drug if criterion.meets(s.value, baseline.value if baseline else None))
         results.append(InstrumentResponse(instrument, criterion, baseline, on_drug, meeting))
     order = list(knowledge.response.criteria)
     results.sort(key=lambda r: order.index(r.instrument))

@@ -12,8 +12,7 @@ from typing import Any, Iterable, Mapping
 
 import orjson
 
-from ..record.fhir_json import concept as concept_from_json
-from ..record.model import Concept, ConceptMatch
+from ..terminology import Concept, ConceptMatch, concept_from_json
 
 _CACHE_LIMIT = 20_000  # distinct codes seen; records repeat the same few hundred codes thousands of times
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ..assess.findings import Assessment
 from ..assess.patient import PatientFactors
-from ..knowledge import Knowledge, TherapyOption
-from .safety import SafetyFlag, ScreenContext, screen_agent
+from ..knowledge import ApprovalDecision, Knowledge, TherapyOption
+from .predicates import Situation
+from .safety import SafetyFlag, screen_agent
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,11 @@ class NextLinePlan:
         return tuple(o for o in self.offered if o.orderable)
 
 
-def screen_context(assessment: Assessment, ordered_dose_mg: float | None = None) -> ScreenContext:
-    return ScreenContext(
+def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowledge, ordered_dose_mg: float | None = None) -> Situation:
+    """What the safety screen judges for this patient (and a drafted dose, when screening an order)."""
+    return Situation(
+        patient=patient,
+        lab_lookback_days=knowledge.lab_lookback_days,
         drosd=assessment.has_drosd,
         prior_eye_disease=tuple(c.source for c in assessment.prior_eye_disease),
         ordered_dose_mg=ordered_dose_mg,
@@ -57,9 +61,9 @@ def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> 
     approval = option.approvals.get(region)
     if approval is None:
         return None, [f"approval in {region} not recorded in the knowledge base"], False
-    if approval.status == "not-approved":
+    if approval.decision is ApprovalDecision.NOT_APPROVED:
         return approval.note or f"not approved for atopic dermatitis in {region}", [], False
-    if approval.status == "off-label":
+    if approval.decision is ApprovalDecision.OFF_LABEL:
         cautions.append(f"off-label for atopic dermatitis in {region}")
     checked = True
     if approval.min_age_years is not None:
@@ -80,7 +84,7 @@ def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> 
 def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region: str) -> NextLinePlan:
     patient = assessment.patient
     assert patient is not None, "ranking needs the patient factors of an assessment with findings"
-    context = screen_context(assessment)
+    screened = situation(assessment, patient, knowledge)
     offered: list[tuple[float, int, TherapyOption, list[str], tuple[SafetyFlag, ...], bool]] = []
     excluded: list[ExcludedOption] = []
     for option in knowledge.therapies:
@@ -88,13 +92,13 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
         if not_offered:
             excluded.append(ExcludedOption(option, not_offered))
             continue
-        flags = screen_agent(option.id, patient, context, knowledge)
+        flags = screen_agent(option.id, screened, knowledge)
         contraindications = [f for f in flags if f.contraindicated]
         if contraindications:
-            excluded.append(ExcludedOption(option, "; ".join(f.reason for f in contraindications)))
+            excluded.append(ExcludedOption(option, "; ".join(f.text for f in contraindications)))
             continue
         score = option.group_rank + sum(f.rank_penalty for f in flags)
-        offered.append((score, option.position, option, cautions + [f.reason for f in flags], flags, checked and option.order is not None))
+        offered.append((score, option.position, option, cautions + [f.text for f in flags], flags, checked and option.order is not None))
     offered.sort(key=lambda item: (item[0], item[1]))
     return NextLinePlan(
         offered=tuple(

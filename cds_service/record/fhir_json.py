@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from .model import Coding, Concept
+from ..terminology import Concept, coding_from_json, concept_from_json
 
 _MAX_REPAIR_ROUNDS = 4
 # Real resources nest about 10 deep; far deeper ones only serve to exhaust recursion in model validation.
@@ -160,33 +160,8 @@ def resource_label(raw: dict[str, Any]) -> str:
 
 # --- small typed readers over checked JSON --------------------------------------------------
 
-def concept(value: Any) -> Concept:
-    """A CodeableConcept (or a bare Coding) as a Concept; malformed parts are skipped."""
-    if not isinstance(value, dict):
-        return Concept()
-    raw_codings = value.get("coding")
-    if isinstance(raw_codings, dict):
-        raw_codings = [raw_codings]
-    codings: list[Coding] = []
-    if isinstance(raw_codings, list):
-        codings.extend(c for c in (coding(item) for item in raw_codings) if c is not None)
-    elif "code" in value or "system" in value:
-        single = coding(value)
-        if single is not None:
-            codings.append(single)
-    text = value.get("text") if isinstance(value.get("text"), str) else None
-    return Concept(codings=tuple(codings), text=text)
-
-
-def coding(value: Any) -> Coding | None:
-    if not isinstance(value, dict):
-        return None
-    system = value.get("system") if isinstance(value.get("system"), str) else None
-    code = value.get("code") if isinstance(value.get("code"), str) else None
-    display = value.get("display") if isinstance(value.get("display"), str) else None
-    if not (code or display):
-        return None
-    return Coding(system=system, code=code, display=display)
+concept = concept_from_json
+coding = coding_from_json
 
 
 def concepts(values: Any) -> tuple[Concept, ...]:

@@ -8,46 +8,15 @@ the resources that fired it. A section whose data the client did not send
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Collection, Iterable, Mapping
 
+from ..terminology import Concept, ConceptMatch
+
 if TYPE_CHECKING:
-    from .observations import ObservationIndex, RetainedObservations
-
-
-@dataclass(frozen=True)
-class Coding:
-    system: str | None
-    code: str | None
-    display: str | None = None
-
-
-@dataclass(frozen=True)
-class Concept:
-    """A CodeableConcept: codings plus free text."""
-
-    codings: tuple[Coding, ...] = ()
-    text: str | None = None
-
-    def names(self) -> tuple[str, ...]:
-        found = [self.text] if self.text else []
-        found.extend(c.display for c in self.codings if c.display)
-        return tuple(found)
-
-    def label(self) -> str:
-        names = self.names()
-        if names:
-            return names[0]
-        return next((c.code for c in self.codings if c.code), "unnamed")
-
-
-@dataclass(frozen=True)
-class ConceptMatch:
-    """A knowledge-base concept an entry denotes, and how that was recognised."""
-
-    concept: str
-    how: str  # e.g. "code http://snomed.info/sct|24079001 [V]" or "name 'Dupixent' in ..."
+    from .observations import ObservationIndex
 
 
 class _Matched:
@@ -77,12 +46,42 @@ class Demographics:
     gender: str | None
 
 
+class Section(enum.StrEnum):
+    """The FHIR resource types the rules read, each a prefetch key of the same name."""
+
+    PATIENT = "Patient"
+    CONDITION = "Condition"
+    MEDICATION_STATEMENT = "MedicationStatement"
+    MEDICATION_REQUEST = "MedicationRequest"
+    MEDICATION_DISPENSE = "MedicationDispense"
+    MEDICATION_ADMINISTRATION = "MedicationAdministration"
+    OBSERVATION = "Observation"
+
+
+class MedicationKind(enum.StrEnum):
+    STATEMENT = "statement"
+    REQUEST = "request"
+    DISPENSE = "dispense"
+    ADMINISTRATION = "administration"
+
+
+# The one reading of medication statuses (all four resources' value sets): statuses that say the drug was
+# not taken, and statuses of a use still going on.
+NOT_TAKEN_STATUSES = frozenset({"not-taken", "intended", "draft", "cancelled", "entered-in-error", "not-done", "declined", "preparation"})
+ONGOING_STATUSES = frozenset({"active", "on-hold", "in-progress"})
+# MedicationRequest intents that are plans or proposals, not orders.
+NOT_ORDER_INTENTS = frozenset({"proposal", "plan", "directive", "option"})
+# Condition statuses: active ones, and verification statuses that deny the condition.
+ACTIVE_CONDITION_STATUSES = frozenset({"active", "recurrence", "relapse"})
+NOT_TRUE_VERIFICATIONS = frozenset({"refuted", "entered-in-error"})
+
+
 @dataclass(frozen=True)
 class MedicationUse(_Matched):
     """One MedicationStatement, MedicationRequest, MedicationDispense or MedicationAdministration."""
 
     source: str
-    kind: str  # "statement" | "request" | "dispense" | "administration"
+    kind: MedicationKind
     medication: Concept
     matches: tuple[ConceptMatch, ...]
     status: str | None
@@ -97,6 +96,23 @@ class MedicationUse(_Matched):
     dose_mg: float | None = None
     days_supply: float | None = None
 
+    @property
+    def taken(self) -> bool:
+        """The record says the drug was (or is being) taken: not a plan, a refusal or a mistake."""
+        if self.status in NOT_TAKEN_STATUSES:
+            return False
+        return not (self.kind is MedicationKind.REQUEST and self.intent in NOT_ORDER_INTENTS)
+
+    @property
+    def ongoing(self) -> bool:
+        return self.status in ONGOING_STATUSES
+
+    def last_day(self, today: date) -> date | None:
+        """The last day of use up to today: its end, today while ongoing, else its start."""
+        if self.start is None:
+            return None
+        return min(self.end or (today if self.ongoing else self.start), today)
+
 
 @dataclass(frozen=True)
 class ConditionEntry(_Matched):
@@ -109,6 +125,25 @@ class ConditionEntry(_Matched):
     abatement: date | None
     recorded: date | None
     severity: Concept | None = None
+
+    @property
+    def began(self) -> date | None:
+        """When it began: its onset, else the date it was recorded."""
+        return self.onset or self.recorded
+
+    @property
+    def asserted(self) -> bool:
+        """Not refuted and not entered in error."""
+        return self.verification_status not in NOT_TRUE_VERIFICATIONS
+
+    @property
+    def active(self) -> bool:
+        """Asserted and active, recurring or relapsed; without a clinical status, active unless it has abated."""
+        if not self.asserted:
+            return False
+        if self.clinical_status is None:
+            return self.abatement is None
+        return self.clinical_status in ACTIVE_CONDITION_STATUSES
 
 
 @dataclass(frozen=True)
@@ -151,7 +186,7 @@ class PatientRecord:
     demographics_: Demographics | None
     conditions_: tuple[ConditionEntry, ...]
     medications_: tuple[MedicationUse, ...]
-    observation_index: "ObservationIndex | RetainedObservations"  # the latter in a cached record
+    observation_index: ObservationIndex
     draft_orders: tuple[DraftOrder, ...] = ()
     # section name (FHIR resource type) -> why it is unavailable
     unavailable: Mapping[str, str] = field(default_factory=dict)
@@ -169,43 +204,43 @@ class PatientRecord:
 
     @property
     def demographics(self) -> Demographics | None:
-        self._require("Patient")
+        self._require(Section.PATIENT)
         return self.demographics_
 
     @property
     def conditions(self) -> tuple[ConditionEntry, ...]:
-        self._require("Condition")
+        self._require(Section.CONDITION)
         return self.conditions_
 
     @property
     def medications(self) -> tuple[MedicationUse, ...]:
         """Statements and requests are required; dispenses and administrations are used when sent."""
-        self._require("MedicationStatement", "MedicationRequest")
+        self._require(Section.MEDICATION_STATEMENT, Section.MEDICATION_REQUEST)
         return self.medications_
 
     @property
     def has_dispensing_data(self) -> bool:
-        return "MedicationDispense" not in self.unavailable
+        return Section.MEDICATION_DISPENSE not in self.unavailable
 
     @property
     def observations(self) -> tuple[ObservationEntry, ...]:
         """Every Observation the rules could use, sorted by resource (reads them all)."""
-        self._require("Observation")
+        self._require(Section.OBSERVATION)
         return self.observation_index.all()
 
     def observations_of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
         """The Observations denoting any of `concepts` (e.g. a score's whole series), sorted by resource."""
-        self._require("Observation")
+        self._require(Section.OBSERVATION)
         return self.observation_index.of(concepts)
 
     def observations_since(self, concepts: Iterable[str], since: date) -> tuple[ObservationEntry, ...]:
         """The Observations of `concepts` from `since` on, and the latest usable one of each before it
         (a baseline), sorted by resource; the years before are not read."""
-        self._require("Observation")
+        self._require(Section.OBSERVATION)
         return self.observation_index.baseline_and_since(concepts, since)
 
     def latest_final_results(self, today: date) -> dict[str, ObservationEntry]:
         """Per concept, the latest Observation with a final status (final, amended, corrected) dated up to
         `today`; of two on the same day, the larger resource label."""
-        self._require("Observation")
+        self._require(Section.OBSERVATION)
         return self.observation_index.latest_final(today)

@@ -19,6 +19,7 @@ from .model import (
     ConditionEntry,
     Demographics,
     DraftOrder,
+    MedicationKind,
     MedicationUse,
     ObservationEntry,
     PatientRecord,
@@ -244,7 +245,7 @@ class _Reader:
         concept = self._medication_concept(resource)
         return concept, self._matches(concept, ("drug",), _medication_context(resource))
 
-    def _medication_use(self, raw: dict[str, Any], kind: str, fields: Callable[[dict[str, Any]], dict[str, Any]]) -> MedicationUse | None:
+    def _medication_use(self, raw: dict[str, Any], kind: MedicationKind, fields: Callable[[dict[str, Any]], dict[str, Any]]) -> MedicationUse | None:
         found = self._relevant(raw, self._medication_match)
         if found is None:
             return None
@@ -270,7 +271,7 @@ class _Reader:
                 **_dosage_details(checked.get("dosage")),
             }
 
-        return self._medication_use(raw, "statement", fields)
+        return self._medication_use(raw, MedicationKind.STATEMENT, fields)
 
     def medication_request(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
@@ -287,7 +288,7 @@ class _Reader:
                 **_dosage_details(checked.get("dosageInstruction")),
             }
 
-        return self._medication_use(raw, "request", fields)
+        return self._medication_use(raw, MedicationKind.REQUEST, fields)
 
     def medication_dispense(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +302,7 @@ class _Reader:
                 **_dosage_details(checked.get("dosageInstruction")),
             }
 
-        return self._medication_use(raw, "dispense", fields)
+        return self._medication_use(raw, MedicationKind.DISPENSE, fields)
 
     def medication_administration(self, raw: dict[str, Any]) -> MedicationUse | None:
         def fields(checked: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +320,7 @@ class _Reader:
                 "dose_mg": _mg(dosage.get("dose")),
             }
 
-        return self._medication_use(raw, "administration", fields)
+        return self._medication_use(raw, MedicationKind.ADMINISTRATION, fields)
 
     # -- Observation ---------------------------------------------------------------------
 

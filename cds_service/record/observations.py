@@ -19,7 +19,6 @@ each other on every fixture and on synthetic records.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable, Mapping
@@ -77,7 +76,6 @@ class ObservationIndex:
         self._by_concept: dict[str, list[_CodeGroup]] = {}
         self._entries: dict[int, ObservationEntry | None] = {}
         self._notes: dict[int, list[str]] = {}
-        self._lock = threading.Lock()  # a cached record is read by several threads
         self._all: tuple[ObservationEntry, ...] | None = None
         self._latest: dict[date, dict[str, ObservationEntry]] = {}  # by day: asked by the factors and by monitoring
         by_code: dict[bytes, _CodeGroup] = {}
@@ -102,7 +100,7 @@ class ObservationIndex:
                 self._raws.append(raw)
 
     def _read_members(self, group: _CodeGroup, positions: Iterable[int]) -> None:
-        """Read the members not read yet (under the lock)."""
+        """Read the members not read yet."""
         for position in positions:
             if position not in self._entries:
                 notes: list[str] = []
@@ -111,9 +109,8 @@ class ObservationIndex:
                     self._notes[position] = notes
 
     def _read_group(self, group: _CodeGroup) -> list[tuple[int, ObservationEntry]]:
-        with self._lock:
-            self._read_members(group, group.members)
-            return [(p, e) for p in group.members if (e := self._entries[p]) is not None]
+        self._read_members(group, group.members)
+        return [(p, e) for p in group.members if (e := self._entries[p]) is not None]
 
     def all(self) -> tuple[ObservationEntry, ...]:
         """Every Observation the rules could use, sorted by resource."""
@@ -140,25 +137,24 @@ class ObservationIndex:
         groups = {id(g): g for c in wanted for g in self._by_concept.get(c, ())}
         found: list[tuple[int, ObservationEntry]] = []
         raws = self._raws
-        with self._lock:
-            for group in groups.values():
-                recent: list[int] = []
-                earlier: list[tuple[date, str, int]] = []
-                for position in group.members:
-                    day = fj.fhir_day(observation_effective(raws[position]))
-                    if day is None:
-                        continue
-                    if day >= since:
-                        recent.append(position)
-                    else:
-                        earlier.append((day, fj.resource_label(raws[position]), position))
-                self._read_members(group, recent)
-                found.extend((p, e) for p in recent if (e := self._entries[p]) is not None)
-                found += self._first_read(
-                    group, (p for _, _, p in sorted(earlier, reverse=True)),  # the latest first; of equals, the last sent
-                    {m.concept for m in group.matches} & wanted,
-                    lambda entry: entry.status in RESULT_STATUSES and entry.value is not None,
-                )
+        for group in groups.values():
+            recent: list[int] = []
+            earlier: list[tuple[date, str, int]] = []
+            for position in group.members:
+                day = fj.fhir_day(observation_effective(raws[position]))
+                if day is None:
+                    continue
+                if day >= since:
+                    recent.append(position)
+                else:
+                    earlier.append((day, fj.resource_label(raws[position]), position))
+            self._read_members(group, recent)
+            found.extend((p, e) for p in recent if (e := self._entries[p]) is not None)
+            found += self._first_read(
+                group, (p for _, _, p in sorted(earlier, reverse=True)),  # the latest first; of equals, the last sent
+                {m.concept for m in group.matches} & wanted,
+                lambda entry: entry.status in RESULT_STATUSES and entry.value is not None,
+            )
         return _sorted(found)
 
     def latest_final(self, today: date) -> dict[str, ObservationEntry]:
@@ -186,9 +182,8 @@ class ObservationIndex:
             top = self._latest_candidate(group, today)
             if top is None:
                 continue
-            with self._lock:
-                self._read_members(group, (top[2],))
-                entry = self._entries[top[2]]
+            self._read_members(group, (top[2],))
+            entry = self._entries[top[2]]
             if entry is not None:  # always, for a lab or vital that passed the candidate checks
                 offer(*top, entry)
         return {concept: found[3] for concept, found in best.items()}
@@ -205,18 +200,17 @@ class ObservationIndex:
             day = fj.fhir_day(observation_effective(raw))
             if day is not None and day <= today:
                 candidates.append((day, fj.resource_label(raw), -position))
-        with self._lock:
-            return self._first_read(
-                group, (-negative for _, _, negative in sorted(candidates, reverse=True)),  # of equals, the first sent
-                {m.concept for m in group.matches},
-                lambda entry: True,  # the status and date were checked on the raw resource
-            )
+        return self._first_read(
+            group, (-negative for _, _, negative in sorted(candidates, reverse=True)),  # of equals, the first sent
+            {m.concept for m in group.matches},
+            lambda entry: True,  # the status and date were checked on the raw resource
+        )
 
     def _first_read(
         self, group: _CodeGroup, positions: Iterable[int], needed: set[str], usable: Callable[[ObservationEntry], bool]
     ) -> list[tuple[int, ObservationEntry]]:
-        """Read members in the order given until each of the `needed` concepts has one usable entry, kept (under
-        the lock); an entry counts for the concepts its matches still kept once read."""
+        """Read members in the order given until each of the `needed` concepts has one usable entry, kept; an
+        entry counts for the concepts its matches still kept once read."""
         found = []
         for position in positions:
             if not needed:
@@ -230,20 +224,6 @@ class ObservationIndex:
                 needed -= concepts
                 found.append((position, entry))
         return found
-
-    def retained(self, today: date) -> "RetainedObservations":
-        """What a cached record keeps: the latest results for `today` and the series read so far, without
-        the raw resources (a cached 1,000-resource record: 0.25 MB instead of 1.5 MB)."""
-        latest = self.latest_final(today)
-        series: dict[str, tuple[ObservationEntry, ...]] = {}
-        unread: set[str] = set()
-        with self._lock:
-            for concept, groups in self._by_concept.items():
-                if all(p in self._entries for g in groups for p in g.members):
-                    series[concept] = _sorted((p, e) for g in groups for p in g.members if (e := self._entries[p]) is not None)
-                else:
-                    unread.add(concept)
-        return RetainedObservations(today, latest, series, frozenset(unread))
 
     def _latest_candidate(self, group: _CodeGroup, today: date) -> tuple[date, str, int] | None:
         """Labs and vitals: reading keeps every member of the patient that is not entered in error, with the
@@ -278,40 +258,6 @@ class ObservationIndex:
             if not self._foreign_patient(raws[top_position]):
                 return top_day, top_label or fj.resource_label(raws[top_position]), top_position
             passed_over.add(top_position)
-
-
-class RetainedObservations:
-    """The part of an ObservationIndex a cached record keeps (the hook calls a cache hit serves ask only for
-    this). Asking for more is a programming error, raised rather than answered from partial data."""
-
-    def __init__(
-        self, today: date, latest: dict[str, ObservationEntry], series: dict[str, tuple[ObservationEntry, ...]], unread: frozenset[str]
-    ):
-        self._today = today
-        self._latest = latest
-        self._series = series  # concept -> every entry, for the concepts whose Observations were all read
-        self._unread = unread  # concepts with Observations that were not read
-
-    def latest_final(self, today: date) -> dict[str, ObservationEntry]:
-        if today != self._today:
-            raise LookupError(f"cached observations hold the latest results for {self._today}, not {today}")
-        return self._latest
-
-    def of(self, concepts: Iterable[str]) -> tuple[ObservationEntry, ...]:
-        wanted = set(concepts)
-        if wanted & self._unread:
-            raise LookupError(f"cached observations did not keep {sorted(wanted & self._unread)}")
-        entries = {id(e): e for c in wanted for e in self._series.get(c, ())}
-        return tuple(sorted(entries.values(), key=_by_source))
-
-    def baseline_and_since(self, concepts: Iterable[str], since: date) -> tuple[ObservationEntry, ...]:
-        raise LookupError("a cached record keeps the assessment, not the Observations it was judged from")
-
-    def all(self) -> tuple[ObservationEntry, ...]:
-        raise LookupError("a cached record does not keep every Observation")
-
-    def notes(self) -> list[str]:
-        raise LookupError("a cached record does not keep the notes of every Observation")
 
 
 def _by_source(entry: ObservationEntry) -> str:

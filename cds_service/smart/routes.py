@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, Response, redirect, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 
 from ..api.state import base_url, state
-from ..cards.render import CardContext
+from ..cards import CardContext
 from ..gather.prefetch import GatheredData, section_of
 from ..hooks.catalog import PREFETCH
 from ..pipeline import assess_and_render

@@ -13,11 +13,10 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from ..assess.drosd import OPHTHALMIC_STEROID
 from ..assess.findings import Assessment
-from ..assess.patient import conditions_in_group, is_active
+from ..assess.patient import conditions_in_group
 from ..assess.response import SeverityScore, severity_scores
-from ..knowledge import Knowledge, ResponseCriterion
+from ..knowledge import Knowledge, vocabulary
 from ..record.model import PatientRecord
 from ..recommend.ranking import NextLinePlan
 
@@ -62,16 +61,6 @@ def card_html(markdown: str) -> str:
     return _MARKDOWN.render(markdown)
 
 
-def _target(criterion: ResponseCriterion, baseline: SeverityScore | None) -> float | None:
-    if criterion.rule == "at_most":
-        return criterion.threshold
-    if baseline is None:
-        return None
-    if criterion.rule == "relative_reduction":
-        return baseline.value * (1 - criterion.threshold / 100)
-    return baseline.value - criterion.threshold
-
-
 def score_series(record: PatientRecord, assessment: Assessment, knowledge: Knowledge) -> list[ScoreSeries]:
     course = assessment.course
     series = []
@@ -82,7 +71,7 @@ def score_series(record: PatientRecord, assessment: Assessment, knowledge: Knowl
         if course is not None:
             before = [s for s in scores if s.day <= course.start]
             baseline = before[-1] if before else None
-        target = _target(criterion, baseline)
+        target = criterion.target(baseline.value if baseline else None)
         series.append(ScoreSeries(instrument, definition.label, scores, baseline, target,
                                   f"{criterion.explain}: {target:g}" if target is not None else None))
     return series
@@ -97,8 +86,8 @@ def build_view(record: PatientRecord, assessment: Assessment, cards: list[dict[s
     if demographics and demographics.gender:
         parts.append(demographics.gender)
     series = score_series(record, assessment, knowledge)
-    eye = [(c.onset or c.recorded, c.code.label(), c.source) for c in conditions_in_group(record, knowledge, "eye")]
-    eye += [(c.onset or c.recorded, c.code.label() + " (red flag)", c.source) for c in conditions_in_group(record, knowledge, "eye-red-flag")]
+    eye = [(c.began, c.code.label(), c.source) for c in conditions_in_group(record, knowledge, vocabulary.EYE)]
+    eye += [(c.began, c.code.label() + " (red flag)", c.source) for c in conditions_in_group(record, knowledge, vocabulary.EYE_RED_FLAG)]
     eye_events = sorted(((d.isoformat(), what, source) for d, what, source in eye if d), key=lambda e: e[0])
     return CourseView(
         patient_label=", ".join(parts),
@@ -194,26 +183,26 @@ def timeline_svg(record: PatientRecord, assessment: Assessment, series: list[Sco
         y += height + 10
 
     # eye events and ocular treatments
-    eye_conditions = conditions_in_group(record, knowledge, "eye")
-    red_flags = conditions_in_group(record, knowledge, "eye-red-flag")
-    steroids = [u for u in record.medications_ if u.is_a(OPHTHALMIC_STEROID) and u.start]
+    eye_conditions = conditions_in_group(record, knowledge, vocabulary.EYE)
+    red_flags = conditions_in_group(record, knowledge, vocabulary.EYE_RED_FLAG)
+    steroids = [u for u in record.medications_ if u.is_a(vocabulary.OPHTHALMIC_CORTICOSTEROID) and u.start]
     if eye_conditions or red_flags or steroids:
         parts.append(_text(8, y + 18, "Eyes", font_size="13", font_weight="bold", fill=SCORE))
         for use in steroids:
-            x1 = scale.x(max(use.start, start))  # type: ignore[type-var]
-            end = use.end or (today if use.status in {"active", "in-progress"} else use.start)
-            x2 = scale.x(min(end, today))  # type: ignore[type-var]
+            assert use.start is not None  # steroids are those with a start
+            x1 = scale.x(max(use.start, start))
+            x2 = scale.x(use.last_day(today) or use.start)
             parts.append(f'<rect x="{x1:.1f}" y="{y + 30}" width="{max(x2 - x1, 2):.1f}" height="10" fill="{STEROID}" data-lane="eye-steroid">'
                          f"<title>{escape(f'{use.medication.label()} from {use.start.isoformat()} ({use.source})')}</title></rect>")
         for condition in eye_conditions:
-            day = condition.onset or condition.recorded
+            day = condition.began
             if day and day >= start:
                 x = scale.x(day)
-                colour = EYE if is_active(condition) else BASELINE
+                colour = EYE if condition.active else BASELINE
                 parts.append(f'<circle cx="{x:.1f}" cy="{y + 18}" r="6" fill="{colour}" data-mark="eye">'
                              f"<title>{escape(f'{condition.code.label()} from {day.isoformat()} ({condition.source})')}</title></circle>")
         for flag in red_flags:
-            day = flag.onset or flag.recorded
+            day = flag.began
             if day and day >= start:
                 x = scale.x(day)
                 parts.append(f'<path d="M{x:.1f},{y + 8} l7,13 h-14 z" fill="{RED_FLAG}" data-mark="red-flag">'

@@ -1,0 +1,303 @@
+"""Finding cards: what happened with dupilumab, the evidence with dates and resources, what to do next.
+
+Every sentence naming the drug or a clinical number comes from the knowledge files (cards.toml and the
+rules' own texts); this module arranges them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from ..assess.course import StopReasonKind
+from ..assess.findings import Assessment, Finding, FindingKind
+from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
+from ..knowledge import BaselineTest, Knowledge, OverrideKind
+from ..record.model import DraftOrder
+from ..recommend.ranking import NextLinePlan, RankedOption
+from .drafts import refs, switch_suggestions
+from .identity import CardContext
+from .model import Card
+
+_OVERRIDE_KIND = {
+    FindingKind.INADEQUATE_RESPONSE: OverrideKind.FAILURE,
+    FindingKind.LOSS_OF_RESPONSE: OverrideKind.FAILURE,
+    FindingKind.INTOLERANCE: OverrideKind.FAILURE,
+    FindingKind.OCULAR_SURFACE_DISEASE: OverrideKind.OCULAR,
+    FindingKind.TRIAL_TOO_SHORT: OverrideKind.TRIAL,
+}
+_FAILURES = {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE}
+
+
+def weeks(count: int | float) -> str:
+    count = int(count)
+    return f"{count} week" if count == 1 else f"{count} weeks"
+
+
+@dataclass(frozen=True)
+class FindingText:
+    """What a finding card says: the same for every call about the same data and day."""
+
+    summary: str
+    indicator: str
+    detail: str
+
+
+def render_finding(
+    finding: Finding,
+    assessment: Assessment,
+    plan: NextLinePlan | None,
+    context: CardContext,
+    knowledge: Knowledge,
+    *,
+    dupilumab_orders: tuple[DraftOrder, ...] = (),
+    switch_drafted: bool = False,
+    baseline_gaps: tuple[BaselineTest, ...] = (),
+) -> Card:
+    """One card per finding. `plan` is given for the card that carries the switch suggestions."""
+    kind = finding.kind
+    text = finding_text(finding, assessment, plan, context.today, knowledge, dupilumab_orders=dupilumab_orders,
+                        switch_drafted=switch_drafted, baseline_gaps=baseline_gaps)
+    suggestions = switch_suggestions(plan, kind.value, finding, context, knowledge, dupilumab_orders) if plan else ()
+    link = knowledge.cards.text("course", "timeline_link")
+    return context.card(kind.value, kind.value, text.summary, text.indicator, text.detail, _OVERRIDE_KIND[kind], knowledge,
+                        suggestions, links=context.course_link(kind.value, link))
+
+
+def finding_text(
+    finding: Finding,
+    assessment: Assessment,
+    plan: NextLinePlan | None,
+    today: date,
+    knowledge: Knowledge,
+    *,
+    dupilumab_orders: tuple[DraftOrder, ...] = (),
+    switch_drafted: bool = False,
+    baseline_gaps: tuple[BaselineTest, ...] = (),
+) -> FindingText:
+    kind = finding.kind
+    others = [f for f in assessment.findings if f is not finding]
+    switching_anyway = any(f.leads_to_switch for f in others)
+    summary = _summary(finding, plan, switch_drafted, switching_anyway, knowledge)
+    lines = [_opening(finding, knowledge), ""]
+    if finding.evidence or finding.response.instruments:
+        lines += _score_table(finding.response, finding)
+        lines.append("")
+    lines += _course_lines(finding, today, knowledge)
+    if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
+        lines += _ocular_lines(finding, knowledge, switching_anyway)
+    lines += _confounder_lines(finding)
+    if others:
+        lines.append("- Also found: " + "; ".join(knowledge.cards.topics[f.kind.value].lower() for f in others) + " (separate cards).")
+    if dupilumab_orders:
+        lines.append(knowledge.cards.text("course", "continues", orders=refs(o.source for o in dupilumab_orders)))
+    if plan is not None:
+        lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps)]
+    lines += ["", *_advice_lines(finding, knowledge)]
+    lines += ["", _rules_line(finding, plan, knowledge)]
+    return FindingText(summary, "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info", "\n".join(lines))
+
+
+def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, switching_anyway: bool, knowledge: Knowledge) -> str:
+    values = {
+        "weeks": weeks(finding.completed_weeks),
+        "next": f"; next line: {plan.offered[0].option.label}" if plan and plan.offered else "",
+        "trial_weeks": knowledge.response.adequate_trial_weeks,
+    }
+    kind = finding.kind
+    if kind is FindingKind.TRIAL_TOO_SHORT:
+        name = "switch-too-early" if switch_drafted else "trial-too-short"
+    elif kind is not FindingKind.OCULAR_SURFACE_DISEASE:
+        name = kind.value.removeprefix("dupilumab-")
+    else:
+        ocular = finding.ocular
+        assert ocular is not None  # an ocular finding carries its grading
+        values["grade"] = ocular.grade.value
+        if ocular.red_flags:
+            name = "ocular-red-flag"
+        elif ocular.needs_switch:
+            name = "ocular-switch"
+        elif switching_anyway:
+            name = "ocular-while-switching"
+        elif switch_drafted:
+            name = "ocular-manageable-order"
+        else:
+            name = "ocular-keep"
+    return knowledge.cards.text("summary", name, **values)
+
+
+def _opening(finding: Finding, knowledge: Knowledge) -> str:
+    values: dict[str, object] = {"weeks": weeks(finding.completed_weeks), "trial": knowledge.response.adequate_trial.explain}
+    kind = finding.kind
+    if kind is FindingKind.INADEQUATE_RESPONSE:
+        return knowledge.cards.text("opening", "inadequate-response-scores" if finding.evidence else "inadequate-response-stopped", **values)
+    if kind is FindingKind.LOSS_OF_RESPONSE:
+        return knowledge.cards.text("opening", "loss-of-response", loss=knowledge.response.loss_of_response.text, **values)
+    if kind is FindingKind.INTOLERANCE:
+        reasons = "; ".join(f"{r.text} ({r.source})" for r in finding.course.stopped_for(StopReasonKind.ADVERSE))
+        return knowledge.cards.text("opening", "intolerance", reasons=reasons, **values)
+    if kind is FindingKind.TRIAL_TOO_SHORT:
+        return knowledge.cards.text("opening", "trial-too-short", **values)
+    assert finding.ocular is not None  # an ocular finding carries its grading
+    return knowledge.cards.text("opening", "ocular", grade=finding.ocular.grade.value)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def _score_row(result: InstrumentResponse, finding: Finding) -> str:
+    latest = result.latest
+    assert latest is not None  # instruments without on-drug scores are not assessed
+    baseline = f"{_number(result.baseline.value)} ({result.baseline.day.isoformat()})" if result.baseline else "not recorded"
+    best = min(result.on_drug, key=lambda s: (s.value, s.day))
+    verdict = "met" if result.reached else "not met"
+    if result.reached and result.latest not in result.meeting:
+        verdict = f"met {result.meeting[0].day.isoformat()}, not met at the latest score"
+    return (
+        f"| {result.instrument} | {baseline} | {_score(best, finding)} | {_score(latest, finding)} | "
+        f"{_change(result, latest)} | {result.criterion.explain}: **{verdict}** |"
+    )
+
+
+def _score_table(response: ResponseAssessment, finding: Finding) -> list[str]:
+    rows = [
+        "| Score | Baseline | Best on drug | Latest on drug | Change | Response criterion |",
+        "|---|---|---|---|---|---|",
+    ]
+    return rows + [_score_row(r, finding) for r in response.instruments]
+
+
+def _score(score: SeverityScore, finding: Finding) -> str:
+    week = (score.day - finding.course.start).days // 7
+    return f"{_number(score.value)} ({score.day.isoformat()}, week {week})"
+
+
+def _change(result: InstrumentResponse, score: SeverityScore) -> str:
+    percent = result.percent_change(score)
+    if percent is not None:
+        return f"{percent:+.0f}%"
+    change = result.change_from_baseline(score)
+    return f"{change:+g}" if change is not None else "no baseline"
+
+
+def _course_lines(finding: Finding, today: date, knowledge: Knowledge) -> list[str]:
+    course = finding.course
+    if course.end is None:
+        status = "ongoing"
+    elif course.end_recorded:
+        status = f"stopped {course.end.isoformat()}"
+    else:
+        status = f"stopped (end not recorded; last record {course.end.isoformat()})"
+    lines = [knowledge.cards.text("course", "course", start=course.start.isoformat(), status=status, sources=refs(course.sources))]
+    if course.stop_reasons:
+        lines.append("- Reason recorded for stopping: " + "; ".join(f"\"{r.text}\" ({r.source})" for r in course.stop_reasons) + ".")
+    lines.append("- Atopic dermatitis: " + ", ".join(f"{c.source} ({c.clinical_status or 'status not recorded'})" for c in finding.diagnosis) + ".")
+    scores = _evidence_scores(finding)
+    if scores:
+        lines.append("- Scores used: " + refs(s.source for s in scores) + ".")
+        latest = max(s.day for s in scores)
+        lines.append(f"- Latest score: {latest.isoformat()}, {weeks((today - latest).days // 7)} before today.")
+    return lines
+
+
+def _evidence_scores(finding: Finding) -> list[SeverityScore]:
+    results = finding.evidence or (finding.response.instruments if finding.kind is not FindingKind.OCULAR_SURFACE_DISEASE else ())
+    return sorted((s for r in results for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source))
+
+
+def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool) -> list[str]:
+    ocular = finding.ocular
+    assert ocular is not None  # only ocular findings reach here
+    drosd = knowledge.drosd
+    lines = []
+    for condition in ocular.conditions:
+        began = condition.began
+        week = (began - finding.course.start).days // 7 if began else None
+        severity = f", recorded as {condition.severity.label().lower()}" if condition.severity else ""
+        lines.append(f"- Eye: {condition.code.label()} from {began.isoformat() if began else 'an unrecorded date'}"
+                     f"{f' (week {week} of dupilumab)' if week is not None else ''}{severity} ({condition.source}).")
+    for flag in ocular.red_flags:
+        lines.append(f"- **Red flag**: {flag.code.label()} ({flag.source}). {drosd.red_flags.text} [{drosd.red_flags.claim.status}]")
+    if ocular.eye_treatments:
+        lines.append("- Eye treatment: " + "; ".join(
+            f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'} ({u.source})" for u in ocular.eye_treatments) + ".")
+    if ocular.steroid_weeks:
+        lines.append(knowledge.cards.text("course", "steroid_weeks", weeks=f"{ocular.steroid_weeks:.0f}", steroid_weeks=drosd.steroid_drops.value))
+    if ocular.grade_reasons:
+        lines.append("- Graded " + ocular.grade.value + " because: " + "; ".join(ocular.grade_reasons) + ".")
+    management = drosd.management[ocular.grade]
+    if switching_anyway and management.keep_dupilumab:
+        meanwhile = drosd.while_switching
+        lines += ["", f"**Management**: {meanwhile.text.format(treatment=management.treatment)} [{management.claim.status}]"]
+    else:
+        lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
+    if management.keep_dupilumab and ocular.stopped_for_eyes and not switching_anyway:
+        lines.append(knowledge.cards.text("course", "stopped_for_eyes", pitfall=f"{drosd.pitfall.text} [{drosd.pitfall.claim.status}]"))
+    return lines
+
+
+def _confounder_lines(finding: Finding) -> list[str]:
+    if finding.kind not in {*_FAILURES, FindingKind.TRIAL_TOO_SHORT}:
+        return []
+    items = [f"{c.what} ({c.source}{', ' + c.day.isoformat() if c.day else ''})" for c in finding.confounders]
+    items += [f"a dispensing gap of {gap.days} days ({gap.supply_end.isoformat()} to {gap.next_dispense.isoformat()}, {gap.after} to {gap.before})"
+              for gap in finding.gaps]
+    if not items:
+        return []
+    return ["- **Rule out before switching**: " + "; ".join(items) + "."]
+
+
+def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...]) -> list[str]:
+    lines = ["**Next line, ranked for this patient**", ""]
+    if finding.kind in _FAILURES:
+        advice = knowledge.advice["combination_before_switch"]
+        lines = [f"{advice.text} [{advice.claim.status}]", "", *lines]
+    for ranked in plan.offered:
+        lines.append(_option_line(ranked))
+    if plan.excluded:
+        lines += ["", "Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + "."]
+    if baseline_gaps and plan.suggested():
+        first = plan.suggested()[0].option
+        lines += ["", f"Before {first.label}: no recent " + ", ".join(t.label for t in baseline_gaps) + " on record."]
+    return lines
+
+
+def _option_line(ranked: RankedOption) -> str:
+    option = ranked.option
+    text = f"{ranked.rank}. **{option.label}**, {option.drug_class}: {option.dose} [{option.claim.status}]"
+    if ranked.cautions:
+        text += ". Caution: " + "; ".join(ranked.cautions)
+    if ranked.orderable:
+        text += ". Draft order below"
+    return text + "."
+
+
+def _advice_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
+    keys: list[str] = []
+    if finding.kind in _FAILURES:
+        keys = ["confirm_before_switch", "continue_basic_therapy"]
+    elif finding.leads_to_switch:
+        keys = ["continue_basic_therapy"]
+    elif finding.kind is FindingKind.TRIAL_TOO_SHORT:
+        keys = ["adequate_trial", "confirm_before_switch"]
+    lines = []
+    for key in keys:
+        advice = knowledge.advice[key]
+        lines += [f"{advice.text} [{advice.claim.status}]", ""]
+    return lines[:-1] if lines else []
+
+
+def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledge) -> str:
+    response = knowledge.response
+    parts = [f"adequate trial: {knowledge.cite(response.adequate_trial.claim)}"]
+    parts += [f"{r.criterion.explain}: {knowledge.cite(r.criterion.claim)}" for r in finding.response.instruments]
+    if finding.kind is FindingKind.LOSS_OF_RESPONSE:
+        parts.append(f"loss of response: {knowledge.cite(response.loss_of_response.claim)}")
+    if finding.gaps:
+        parts.append(f"{response.adherence_gap.explain}: {knowledge.cite(response.adherence_gap.claim)}")
+    if finding.ocular is not None and finding.kind is FindingKind.OCULAR_SURFACE_DISEASE:
+        parts.append(f"DROSD management: {knowledge.cite(knowledge.drosd.management[finding.ocular.grade].claim)}")
+    if plan is not None and plan.offered:
+        parts.append(f"ranking: {knowledge.cite(plan.offered[0].option.group.claim)}")
+    return "Rules applied: " + "; ".join(parts) + "."

@@ -1,0 +1,87 @@
+"""Order-hook cards about a drafted next-line agent: its safety screen and its missing baseline tests."""
+
+from __future__ import annotations
+
+from ..assess.orders import AgentOrder
+from ..knowledge import BaselineTest, Knowledge, OverrideKind
+from ..recommend.ranking import NextLinePlan
+from ..recommend.safety import SafetyFlag
+from .drafts import draft_medication_request, draft_service_request, switch_suggestions
+from .identity import CardContext
+from .model import Action, Card, Suggestion
+
+THERAPY_SAFETY = "therapy-safety"
+BASELINE_MONITORING = "baseline-monitoring"
+
+
+def render_safety(
+    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan | None, context: CardContext, knowledge: Knowledge
+) -> Card:
+    option = knowledge.option(drafted.agent)
+    contraindications = [f for f in flags if f.contraindicated]
+    indicator = "critical" if contraindications else "warning"
+    first = (contraindications or list(flags))[0]
+    verdict = "do not start" if contraindications else "caution"
+    summary = f"{option.label}: {verdict}: {first.reason}"
+    lines = [f"**{option.label}** is being ordered ({drafted.order.source}). Safety screen for this patient:", ""]
+    for flag in flags:
+        label = "Contraindication" if flag.contraindicated else "Caution"
+        lines.append(f"- **{label}**: {flag.text}. Source: {knowledge.cite(flag.claim)}.")
+    suggestions: tuple[Suggestion, ...] = ()
+    card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
+    if contraindications and plan is not None:
+        alternatives = NextLinePlan(tuple(o for o in plan.offered if o.option.id != drafted.agent), plan.excluded)
+        suggestions = switch_suggestions(alternatives, card_key, None, context, knowledge, (drafted.order,))
+        remove = Suggestion(
+            label=f"Remove the draft {option.label} order",
+            key="remove",
+            uuid=context.suggestion_uuid(card_key, "remove"),
+            actions=(Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),),
+        )
+        suggestions = (*suggestions, remove)
+        if alternatives.offered:
+            lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
+    elif any(f.dose_rule for f in flags) and option.order is not None:
+        template = option.order
+        replace = Suggestion(
+            label=f"Replace with {template.text}: {template.instruction}",
+            key="dose",
+            uuid=context.suggestion_uuid(card_key, "dose"),
+            actions=(
+                Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),
+                Action("create", f"Draft order: {template.text}, {template.instruction}",
+                       resource=draft_medication_request(option, None, context, knowledge)),
+            ),
+            is_recommended=True,
+        )
+        suggestions = (replace,)
+    return context.card(card_key, THERAPY_SAFETY, summary, indicator, "\n".join(lines), OverrideKind.SAFETY, knowledge, suggestions)
+
+
+def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], context: CardContext, knowledge: Knowledge) -> Card:
+    option = knowledge.option(drafted.agent)
+    monitoring = knowledge.monitoring[drafted.agent]
+    names = ", ".join(t.label for t in missing)
+    summary = f"{option.label}: {len(missing)} baseline test{'s' if len(missing) != 1 else ''} missing ({names})"
+    lines = [
+        f"**Baseline tests before {option.label}** ({drafted.order.source}): no result on record within each test's window.",
+        "",
+        *(f"- {t.label}: none in the last {t.lookback_days} days" if t.lookback_days else f"- {t.label}: none on record" for t in missing),
+        "",
+        "Required before starting: "
+        + ", ".join(t.label + (f" ({t.when_label})" if t.when_label else "") for t in monitoring.tests)
+        + (f" ({monitoring.note})" if monitoring.note else "") + f". Source: {knowledge.cite(monitoring.claim)}.",
+        knowledge.monitoring_windows.text,
+    ]
+    card_key = f"{BASELINE_MONITORING}/{drafted.order.source}"
+    suggestions = tuple(
+        Suggestion(
+            label=f"Order {test.order_text}",
+            key=test.id,
+            uuid=context.suggestion_uuid(card_key, test.id),
+            actions=(Action("create", f"Draft order: {test.order_text}", resource=draft_service_request(test, option, context)),),
+            is_recommended=True,
+        )
+        for test in missing
+    )
+    return context.card(card_key, BASELINE_MONITORING, summary, "info", "\n".join(lines), OverrideKind.MONITORING, knowledge, suggestions, "any")

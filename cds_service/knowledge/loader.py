@@ -1,0 +1,535 @@
+"""Read a folder of knowledge files, check them, and build the typed view (`Knowledge`).
+
+Three checks, each problem named by file, entry and key:
+1. every file against its JSON Schema (schemas/): unknown keys, wrong types, missing keys, values out of range;
+2. every reference: source ids, concept / option / test / criterion ids, units of lab thresholds, the
+   concepts the code itself names;
+3. every text's {placeholders} against those its schema allows.
+Nothing is built until all three pass, so the service never starts on a knowledge base that fails them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import jsonschema
+import referencing
+from jsonschema.exceptions import ValidationError, best_match
+
+from .concepts import ConceptMatcher, build_concepts
+from .model import (
+    Advice,
+    AgentMonitoring,
+    Approval,
+    ApprovalDecision,
+    BaselineTest,
+    CardTexts,
+    Claim,
+    CriterionRule,
+    DrosdGrade,
+    DrosdKnowledge,
+    DrosdManagement,
+    DrugWarning,
+    Effect,
+    EvidenceStatus,
+    Explained,
+    Knowledge,
+    OrderTemplate,
+    OverrideKind,
+    RankGroup,
+    ResponseCriterion,
+    ResponseKnowledge,
+    SafetyRule,
+    Source,
+    TherapyOption,
+    WarningKind,
+    fill,
+    number_text,
+    placeholders,
+)
+from .vocabulary import CONCEPTS_NAMED_IN_CODE
+
+PACKAGED = Path(__file__).resolve().parent
+SCHEMAS = PACKAGED / "schemas"
+FILES = ("sources", "concepts", "response", "therapies", "safety", "monitoring", "drosd", "advice", "cards")
+# Top-level tables whose keys (or array items) are entries of their own; other top-level tables are one entry.
+_COLLECTIONS = frozenset({
+    "option", "rank_groups", "concept", "criterion", "test", "agent", "rule", "advice", "override_reasons",
+    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading",
+})
+
+
+@dataclass(frozen=True)
+class KnowledgeProblem:
+    file: str
+    entry: str
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = ": ".join(part for part in (self.file, self.entry, self.key) if part)
+        return f"{where}: {self.message}"
+
+
+class KnowledgeError(ValueError):
+    """The knowledge files fail their checks; raised when the service starts."""
+
+    def __init__(self, problems: Iterable[KnowledgeProblem]):
+        self.problems = tuple(problems)
+        super().__init__("\n".join(map(str, self.problems)))
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """One predicate of the condition language (schemas/safety.schema.json, $defs.predicates)."""
+
+    name: str
+    description: str
+    facts: tuple[str, ...]  # what a rule's text may use when the predicate is in its `when`
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _validators() -> Mapping[str, jsonschema.protocols.Validator]:
+    schemas = {name: _schema(name) for name in (*FILES, "common")}
+    registry: referencing.Registry = referencing.Registry().with_resources(
+        (schema["$id"], referencing.Resource.from_contents(schema)) for schema in schemas.values()
+    )
+    return {name: jsonschema.Draft202012Validator(schemas[name], registry=registry) for name in FILES}
+
+
+@lru_cache(maxsize=1)
+def predicates() -> Mapping[str, Predicate]:
+    specs = _schema("safety")["$defs"]["predicates"]["properties"]
+    return {name: Predicate(name, spec["description"], tuple(spec["x-facts"])) for name, spec in specs.items()}
+
+
+@lru_cache(maxsize=1)
+def card_placeholders() -> Mapping[str, Mapping[str, frozenset[str]]]:
+    sections = _schema("cards")["properties"]
+    return {
+        section: {name: frozenset(spec["x-placeholders"]) for name, spec in sections[section]["properties"].items()}
+        for section in ("summary", "opening", "course")
+    }
+
+
+# -- locating a problem ------------------------------------------------------------------------
+
+
+def _locate(file: str, data: Any, path: Iterable[Any]) -> tuple[str, str]:
+    """(entry, key) of a place in a file's data: `option.upadacitinib` and `approval.US.min_age_years`;
+    an item of an array of tables is named by its id (`rule jak-neutrophils`)."""
+    path = list(path)
+    depth = 1 if file == "sources" or (path and path[0] not in _COLLECTIONS) else 2
+    head, rest = path[:depth], path[depth:]
+    if len(head) == 2 and isinstance(head[1], int):
+        item = data.get(head[0], [None])[head[1]] if isinstance(data.get(head[0]), list) else None
+        entry = f"{head[0]} {item['id']}" if isinstance(item, dict) and isinstance(item.get("id"), str) else f"{head[0]}[{head[1]}]"
+    else:
+        entry = ".".join(str(p) for p in head)
+    return entry, _dotted(rest)
+
+
+def _dotted(path: Iterable[Any]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _schema_problems(file: str, data: dict[str, Any]) -> list[KnowledgeProblem]:
+    problems = []
+    for error in sorted(_validators()[file].iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        error = _most_telling(error)
+        path = list(error.absolute_path)
+        message = error.message
+        named: list[str] = []
+        if error.validator == "required":
+            named = re.findall(r"^'([^']+)' is a required property", message)
+            message = "required key is missing"
+        elif error.validator == "additionalProperties":
+            found = re.search(r"\((.*) (?:was|were) unexpected\)", message)
+            named = re.findall(r"'([^']+)'", found.group(1)) if found else []
+            message = "unknown key (see the schema for the keys allowed here)"
+        elif error.validator == "dependentRequired":
+            message = f"{message} (these keys go together)"
+        for name in named or [None]:
+            entry, key = _locate(file, data, [*path, name] if name is not None else path)
+            problems.append(KnowledgeProblem(f"{file}.toml", entry, key, message))
+    return problems
+
+
+def _most_telling(error: ValidationError) -> ValidationError:
+    """For a value that fits none of several shapes (oneOf / anyOf), the complaint of the shape it was meant
+    to have: not "is not of type array" for a table, but the table's unknown or missing key."""
+    while error.context:
+        # A shape chosen by a constant (a criterion's `rule`) that the value does not have is not the one meant.
+        other_shapes = {e.relative_schema_path[0] for e in error.context if e.validator == "const" and e.relative_path}
+        meant = [e for e in error.context if e.relative_schema_path[0] not in other_shapes] or list(error.context)
+        fitting = [e for e in meant if not (e.validator == "type" and not e.relative_path)]
+        telling = [e for e in fitting if e.validator in {"additionalProperties", "required", "enum", "const"}]
+        deeper = best_match(telling or fitting or meant)
+        if deeper is None or deeper is error:
+            break
+        error = deeper
+    return error
+
+
+# -- checking references and texts ------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, data: Mapping[str, dict[str, Any]]):
+        self.data = data
+        self.problems: list[KnowledgeProblem] = []
+
+    def problem(self, file: str, path: Iterable[Any], message: str) -> None:
+        entry, key = _locate(file, self.data[file], path)
+        self.problems.append(KnowledgeProblem(f"{file}.toml", entry, key, message))
+
+    def template(self, file: str, path: list[Any], text: str, allowed: Iterable[str]) -> None:
+        allowed = set(allowed)
+        try:
+            used = placeholders(text)
+        except ValueError as error:
+            self.problem(file, path, f"malformed placeholder ({error}); write {{{{ and }}}} for literal braces")
+            return
+        for name in sorted(used - allowed):
+            shown = ", ".join("{%s}" % a for a in sorted(allowed)) or "none"
+            self.problem(file, path, f"unknown placeholder {{{name}}} (allowed here: {shown})")
+
+    def check(self) -> list[KnowledgeProblem]:
+        data = self.data
+        concepts = data["concepts"]["concept"]
+        options = data["therapies"]["option"]
+        agent_sets = data["safety"]["agent_sets"]
+        tests = data["monitoring"]["test"]
+        criteria = data["response"]["criterion"]
+
+        for file, path, ids in _cited_sources(data):
+            for index, source in enumerate(ids):
+                if source not in data["sources"]:
+                    self.problem(file, [*path, index] if len(ids) > 1 or path[-1] == "sources" else path,
+                                 f"unknown source {source!r} (not in sources.toml)")
+
+        def concept(file: str, path: list[Any], concept_id: str, kinds: set[str], what: str) -> dict[str, Any] | None:
+            found = concepts.get(concept_id)
+            if found is None:
+                self.problem(file, path, f"{concept_id!r} names no concept of concepts.toml")
+            elif found["kind"] not in kinds:
+                self.problem(file, path, f"{concept_id!r} is a concept of kind {found['kind']}, not {what}")
+                return None
+            return found
+
+        for concept_id, kind in CONCEPTS_NAMED_IN_CODE.items():
+            if concept_id not in concepts:
+                self.problem("concepts", ["concept", concept_id], f"the service reads this concept (kind {kind}); it must be defined")
+            elif concepts[concept_id]["kind"] != kind:
+                self.problem("concepts", ["concept", concept_id, "kind"], f"the service reads this concept as kind {kind}")
+
+        for option_id, option in options.items():
+            if option["rank_group"] not in data["therapies"]["rank_groups"]:
+                self.problem("therapies", ["option", option_id, "rank_group"], f"{option['rank_group']!r} names no rank group of [rank_groups]")
+            order = option.get("order")
+            if order and concepts.get(option_id, {}).get("kind") != "drug":
+                self.problem("therapies", ["option", option_id, "order"],
+                             "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
+            if order:
+                self.template("therapies", ["option", option_id, "order", "instruction"], order["instruction"],
+                              {"dose_mg"} if "dose_mg" in order else set())
+
+        for set_name, members in agent_sets.items():
+            for index, member in enumerate(members):
+                if member not in options:
+                    self.problem("safety", ["agent_sets", set_name, index], f"{member!r} names no option of therapies.toml")
+        specs = predicates()
+        for index, rule in enumerate(data["safety"]["rule"]):
+            path: list[Any] = ["rule", index]
+            for position, agent in enumerate(rule["agents"]):
+                if agent not in options and agent not in agent_sets:
+                    self.problem("safety", [*path, "agents", position], f"{agent!r} names no option of therapies.toml and no agent set")
+            self.predicates("safety", [*path, "when"], rule["when"])
+            facts = {fact for name in rule["when"] for fact in specs[name].facts}
+            self.template("safety", [*path, "reason"], rule["reason"], facts)
+            if "advice" in rule:
+                self.template("safety", [*path, "advice"], rule["advice"], facts)
+        self.template("safety", ["lab_lookback", "explain"], data["safety"]["lab_lookback"]["explain"], {"days"})
+
+        for test_id, test in tests.items():
+            for index, lab in enumerate(test["satisfied_by"]):
+                concept("monitoring", ["test", test_id, "satisfied_by", index], lab, {"lab", "vital"}, "lab or vital")
+            if "when" in test:
+                self.predicates("monitoring", ["test", test_id, "when"], test["when"])
+        for agent, entry in data["monitoring"]["agent"].items():
+            if agent not in options:
+                self.problem("monitoring", ["agent", agent], f"{agent!r} names no option of therapies.toml")
+            for index, test_id in enumerate(entry["tests"]):
+                if test_id not in tests:
+                    self.problem("monitoring", ["agent", agent, "tests", index], f"{test_id!r} names no test of [test]")
+
+        for instrument, criterion in criteria.items():
+            concept("response", ["criterion", instrument], instrument, {"score"}, "score")
+            own = {"relative_reduction": "percent", "absolute_reduction": "points", "at_most": "value"}[criterion["rule"]]
+            self.template("response", ["criterion", instrument, "explain"], criterion["explain"], {own})
+        for index, instrument in enumerate(data["response"]["failure"]["instruments"]):
+            if instrument not in criteria:
+                self.problem("response", ["failure", "instruments", index], f"{instrument!r} names no criterion of [criterion]")
+        self.template("response", ["adequate_trial", "explain"], data["response"]["adequate_trial"]["explain"], {"weeks"})
+        self.template("response", ["adherence", "explain"], data["response"]["adherence"]["explain"], {"gap_days"})
+        self.template("response", ["loss_of_response", "explain"], data["response"]["loss_of_response"]["explain"], set())
+
+        drosd = data["drosd"]
+        for name in ("steroid_drops", "persistent_severe"):
+            self.template("drosd", ["grading", name, "explain"], drosd["grading"][name]["explain"], {"weeks"})
+        for grade, entry in drosd["management"].items():
+            self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "steroid_weeks"})
+        self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment"})
+        for name in ("incidence", "red_flags", "pitfall"):
+            self.template("drosd", [name, "text"], drosd[name]["text"], set())
+
+        for name, entry in data["advice"]["advice"].items():
+            self.template("advice", ["advice", name, "text"], entry["text"], {"adequate_trial_weeks"})
+        for section, names in card_placeholders().items():
+            for name, allowed in names.items():
+                self.template("cards", [section, name], data["cards"][section][name], allowed)
+        return self.problems
+
+    def predicates(self, file: str, path: list[Any], when: Mapping[str, Any]) -> None:
+        concepts = self.data["concepts"]["concept"]
+        for index, concept_id in enumerate(when.get("condition", {}).get("any_of", ())):
+            found = concepts.get(concept_id)
+            if found is None or found["kind"] != "condition":
+                self.problem(file, [*path, "condition", "any_of", index], f"{concept_id!r} names no concept of kind condition in concepts.toml")
+        for name in ("lab", "lab_result"):
+            items = when.get(name)
+            for index, item in enumerate(items if isinstance(items, list) else [items] if items else []):
+                where = [*path, name, index] if isinstance(items, list) else [*path, name]
+                found = concepts.get(item["test"])
+                if found is None or found["kind"] not in {"lab", "vital"}:
+                    self.problem(file, [*where, "test"], f"{item['test']!r} names no concept of kind lab or vital in concepts.toml")
+                elif name == "lab" and found.get("canonical_unit") != item["unit"]:
+                    self.problem(file, [*where, "unit"], f"{item['unit']!r} is not the unit {item['test']} results are read in "
+                                 f"({found.get('canonical_unit') or 'none: its results carry no comparable value'})")
+                elif name == "lab_result" and found.get("result") != "qualitative":
+                    self.problem(file, [*where, "test"], f"{item['test']!r} is not a qualitative test (concepts.toml result = \"qualitative\")")
+
+
+def _cited_sources(data: Mapping[str, Any]) -> Iterator[tuple[str, list[Any], list[str]]]:
+    """Every `sources` list and concept-code `source` of every file but sources.toml: (file, path, ids)."""
+
+    def walk(node: Any, path: list[Any]) -> Iterator[tuple[list[Any], list[str]]]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "sources" and isinstance(value, list):
+                    yield [*path, key], value
+                elif key == "source" and isinstance(value, str):
+                    yield [*path, key], [value]
+                else:
+                    yield from walk(value, [*path, key])
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                yield from walk(value, [*path, index])
+
+    for file, content in data.items():
+        if file != "sources":
+            for path, ids in walk(content, []):
+                yield file, path, ids
+
+
+# -- reading and building ---------------------------------------------------------------------
+
+
+def read_files(folder: Path) -> tuple[dict[str, dict[str, Any]], list[KnowledgeProblem]]:
+    data: dict[str, dict[str, Any]] = {}
+    problems: list[KnowledgeProblem] = []
+    for name in FILES:
+        path = folder / f"{name}.toml"
+        try:
+            data[name] = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems.append(KnowledgeProblem(f"{name}.toml", "", "", f"missing from {folder}"))
+            continue
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            problems.append(KnowledgeProblem(f"{name}.toml", "", "", f"not valid TOML ({error})"))
+            continue
+        problems += _schema_problems(name, data[name])
+    return data, problems
+
+
+def check_knowledge(folder: Path | str | None = None) -> list[KnowledgeProblem]:
+    """Every problem of a folder of knowledge files (none: it loads)."""
+    data, problems = read_files(Path(folder) if folder else PACKAGED)
+    if problems:
+        return problems
+    return _Checker(data).check()
+
+
+@lru_cache(maxsize=8)
+def load_knowledge(
+    local_score_codes: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (), folder: str | None = None
+) -> Knowledge:
+    """Load and check the knowledge files (the packaged ones, or those of `folder`); `local_score_codes`
+    adds a deployment's local score codes. Raises KnowledgeError listing every problem."""
+    data, problems = read_files(Path(folder) if folder else PACKAGED)
+    if not problems:
+        problems = _Checker(data).check()
+    if problems:
+        raise KnowledgeError(problems)
+    try:
+        return _build(data, dict(local_score_codes))
+    except ValueError as error:  # CDS_SCORE_CODES naming an unknown instrument
+        raise KnowledgeError([KnowledgeProblem("concepts.toml", "", "", str(error))]) from None
+
+
+def _claim(entry: Mapping[str, Any]) -> Claim:
+    return Claim(EvidenceStatus(entry["status"]), tuple(entry["sources"]))
+
+
+def _advice(entry: Mapping[str, Any], **values: Any) -> Advice:
+    return Advice(fill(entry["text"], **values) if values else entry["text"], _claim(entry))
+
+
+def _explained(entry: Mapping[str, Any], number: str) -> Explained:
+    return Explained(int(entry[number]), fill(entry["explain"], **{number: entry[number]}), _claim(entry))
+
+
+def _codings(entries: Iterable[Mapping[str, Any]], systems: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
+    return tuple((systems[c["system"]], c["code"], c["display"]) for c in entries)
+
+
+def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, tuple[tuple[str, str], ...]]) -> Knowledge:
+    systems: dict[str, str] = data["concepts"]["systems"]
+    definitions = build_concepts(data["concepts"]["concept"], systems, local_score_codes)
+    sources = {key: Source(id=key, title=v["title"], short=v["short"], kind=v["kind"], url=v.get("url"), note=v.get("note"))
+               for key, v in data["sources"].items()}
+
+    response_file = data["response"]
+    adequate_trial = _explained(response_file["adequate_trial"], "weeks")
+    criteria = {}
+    for instrument, entry in response_file["criterion"].items():
+        rule = CriterionRule(entry["rule"])
+        own = {CriterionRule.RELATIVE_REDUCTION: "percent", CriterionRule.ABSOLUTE_REDUCTION: "points", CriterionRule.AT_MOST: "value"}[rule]
+        criteria[instrument] = ResponseCriterion(instrument, rule, float(entry[own]), fill(entry["explain"], **{own: number_text(entry[own])}), _claim(entry))
+    response = ResponseKnowledge(
+        adequate_trial=adequate_trial,
+        criteria=criteria,
+        failure_instruments=tuple(response_file["failure"]["instruments"]),
+        failure_claim=_claim(response_file["failure"]),
+        loss_of_response=Advice(response_file["loss_of_response"]["explain"], _claim(response_file["loss_of_response"])),
+        adherence_gap=_explained(response_file["adherence"], "gap_days"),
+    )
+
+    therapy_file = data["therapies"]
+    groups = {name: RankGroup(name, int(g["rank"]), g["label"], _claim(g), g.get("note")) for name, g in therapy_file["rank_groups"].items()}
+    therapies = []
+    for position, (option_id, entry) in enumerate(therapy_file["option"].items()):
+        order = entry.get("order")
+        therapies.append(TherapyOption(
+            id=option_id,
+            label=entry["label"],
+            drug_class=entry["drug_class"],
+            group=groups[entry["rank_group"]],
+            dose=entry["dose"],
+            claim=_claim(entry),
+            approvals={
+                region: Approval(ApprovalDecision(a["decision"]), _claim(a), a.get("min_age_years"), a.get("min_weight_kg"), a.get("since"), a.get("note"))
+                for region, a in entry["approval"].items()
+            },
+            order=OrderTemplate(
+                text=order["text"],
+                codings=_codings(order.get("codings", ()), systems),
+                dose_mg=order.get("dose_mg"),
+                frequency_per_day=order.get("frequency_per_day"),
+                instruction=fill(order["instruction"], dose_mg=number_text(order["dose_mg"])) if "dose_mg" in order else order["instruction"],
+            ) if order else None,
+            position=position,
+            evidence=_advice(entry["evidence"]) if "evidence" in entry else None,
+            warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w)) for w in entry.get("warnings", ())),
+            note=entry.get("note"),
+        ))
+
+    advice_file = data["advice"]
+    advice = {key: _advice(entry, adequate_trial_weeks=adequate_trial.value) for key, entry in advice_file["advice"].items()}
+
+    drosd_file = data["drosd"]
+    grading = drosd_file["grading"]
+    steroid_drops = _explained(grading["steroid_drops"], "weeks")
+    drosd = DrosdKnowledge(
+        steroid_drops=steroid_drops,
+        persistent_severe=_explained(grading["persistent_severe"], "weeks"),
+        severity_words={grade: frozenset(w.lower() for w in grading["severity_codes"][grade]) for grade in ("mild", "moderate", "severe")},
+        severity_claim=_claim(grading["severity_codes"]),
+        management={
+            DrosdGrade(grade): DrosdManagement(
+                bool(entry["keep_dupilumab"]), entry["treatment"],
+                fill(entry["text"], treatment=entry["treatment"], steroid_weeks=steroid_drops.value), _claim(entry))
+            for grade, entry in drosd_file["management"].items()
+        },
+        while_switching=_advice(drosd_file["while_switching"]),
+        red_flags=_advice(drosd_file["red_flags"]),
+        pitfall=_advice(drosd_file["pitfall"]),
+        incidence=_advice(drosd_file["incidence"]),
+    )
+
+    safety_file = data["safety"]
+    agent_sets = {name: set(members) for name, members in safety_file["agent_sets"].items()}
+    rules = tuple(
+        SafetyRule(
+            id=entry["id"],
+            agents=frozenset(a for name in entry["agents"] for a in agent_sets.get(name, {name})),
+            when=entry["when"],
+            effect=Effect(entry["effect"]),
+            rank_penalty=float(entry.get("rank_penalty", 0)),
+            reason=entry["reason"],
+            advice=entry.get("advice"),
+            claim=_claim(entry),
+            note=entry.get("note"),
+        )
+        for entry in safety_file["rule"]
+    )
+
+    monitoring_file = data["monitoring"]
+    tests = {
+        test_id: BaselineTest(
+            id=test_id,
+            label=entry["label"],
+            satisfied_by=tuple(entry["satisfied_by"]),
+            lookback_days=entry.get("lookback_days"),
+            order_text=entry["order_text"],
+            order_codings=_codings(entry.get("order_codings", ()), systems),
+            when=entry.get("when", {}),
+            when_label=entry.get("when_label"),
+        )
+        for test_id, entry in monitoring_file["test"].items()
+    }
+    monitoring = {
+        agent: AgentMonitoring(agent, tuple(tests[t] for t in entry["tests"]), _claim(entry), entry.get("note"))
+        for agent, entry in monitoring_file["agent"].items()
+    }
+    windows = monitoring_file["windows"]
+
+    cards_file = data["cards"]
+    return Knowledge(
+        sources=sources,
+        concepts=ConceptMatcher(definitions),
+        response=response,
+        therapies=tuple(therapies),
+        advice=advice,
+        override_reasons={OverrideKind(kind): dict(reasons) for kind, reasons in advice_file["override_reasons"].items()},
+        drosd=drosd,
+        safety_rules=rules,
+        lab_lookback=_explained(safety_file["lab_lookback"], "days"),
+        monitoring=monitoring,
+        monitoring_windows=Advice(windows["explain"], _claim(windows)),
+        baseline_tests=tests,
+        cards=CardTexts(dict(cards_file["topics"]), {s: dict(cards_file[s]) for s in ("summary", "opening", "course")}),
+    )

@@ -1,0 +1,321 @@
+"""The typed view of the knowledge files: what the rest of the service reads once they are loaded and checked."""
+
+from __future__ import annotations
+
+import enum
+import string
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .concepts import ConceptMatcher
+
+
+class EvidenceStatus(enum.StrEnum):
+    """How a fact was checked (common.schema.json explains each)."""
+
+    V = "V"
+    V2 = "V2"
+    S = "S"
+    C = "C"
+    U = "U"
+    DESIGN = "design"
+
+
+class Effect(enum.StrEnum):
+    CONTRAINDICATED = "contraindicated"
+    CAUTION = "caution"
+
+
+class ApprovalDecision(enum.StrEnum):
+    APPROVED = "approved"
+    NOT_APPROVED = "not-approved"
+    OFF_LABEL = "off-label"
+    NOT_APPLICABLE = "not-applicable"
+
+
+class CriterionRule(enum.StrEnum):
+    RELATIVE_REDUCTION = "relative_reduction"
+    ABSOLUTE_REDUCTION = "absolute_reduction"
+    AT_MOST = "at_most"
+
+
+class DrosdGrade(enum.StrEnum):
+    MILD = "mild"
+    MODERATE = "moderate"
+    SEVERE_PERSISTENT = "severe-persistent"
+
+
+class WarningKind(enum.StrEnum):
+    BOXED = "boxed"
+    OCULAR = "ocular"
+
+
+class OverrideKind(enum.StrEnum):
+    """The kinds of card that offer their own override reasons (advice.toml)."""
+
+    FAILURE = "failure"
+    OCULAR = "ocular"
+    TRIAL = "trial"
+    SAFETY = "safety"
+    MONITORING = "monitoring"
+
+
+def fill(template: str, **values: Any) -> str:
+    """A knowledge text with its placeholders filled. The loader has checked every placeholder it uses."""
+    return template.format(**values)
+
+
+def placeholders(template: str) -> set[str]:
+    """The {names} a knowledge text uses (ValueError for a malformed brace)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def number_text(value: float) -> str:
+    """A clinical number as cards write it: 6.3, 30, 1,000, 150,000."""
+    return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    short: str
+    kind: str
+    url: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Where a rule or threshold comes from: its evidence status and sources."""
+
+    status: EvidenceStatus
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A number with its explanation (filled from the number) and where it comes from."""
+
+    value: int
+    explain: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class Advice:
+    text: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class ResponseCriterion:
+    """One instrument's response criterion; the one place its semantics are written."""
+
+    instrument: str
+    rule: CriterionRule
+    threshold: float
+    explain: str
+    claim: Claim
+
+    @property
+    def needs_baseline(self) -> bool:
+        return self.rule is not CriterionRule.AT_MOST
+
+    def target(self, baseline: float | None) -> float | None:
+        """The highest score that meets the criterion, given the baseline; None when it cannot be judged
+        (a reduction without a baseline, or a relative reduction from a baseline of 0)."""
+        if self.rule is CriterionRule.AT_MOST:
+            return self.threshold
+        if baseline is None:
+            return None
+        if self.rule is CriterionRule.RELATIVE_REDUCTION:
+            return baseline * (1 - self.threshold / 100) if baseline > 0 else None
+        return baseline - self.threshold
+
+    def meets(self, score: float, baseline: float | None) -> bool | None:
+        target = self.target(baseline)
+        return None if target is None else score <= target
+
+
+@dataclass(frozen=True)
+class ResponseKnowledge:
+    adequate_trial: Explained  # weeks
+    criteria: Mapping[str, ResponseCriterion]
+    failure_instruments: tuple[str, ...]
+    failure_claim: Claim
+    loss_of_response: Advice
+    adherence_gap: Explained  # days
+
+    @property
+    def adequate_trial_weeks(self) -> int:
+        return self.adequate_trial.value
+
+
+@dataclass(frozen=True)
+class DrosdManagement:
+    keep_dupilumab: bool
+    treatment: str
+    text: str  # filled
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class DrosdKnowledge:
+    steroid_drops: Explained  # weeks of ophthalmic corticosteroid that make DROSD severe and persistent
+    persistent_severe: Explained  # weeks a condition recorded as severe must last to count as persistent
+    severity_words: Mapping[str, frozenset[str]]  # mild | moderate | severe -> codes and words (lower case)
+    severity_claim: Claim
+    management: Mapping[DrosdGrade, DrosdManagement]
+    while_switching: Advice  # its text still holds {treatment}
+    red_flags: Advice
+    pitfall: Advice
+    incidence: Advice
+
+
+@dataclass(frozen=True)
+class SafetyRule:
+    id: str
+    agents: frozenset[str]
+    when: Mapping[str, Any]  # predicate name -> its value, as schemas/safety.schema.json defines them
+    effect: Effect
+    rank_penalty: float
+    reason: str  # a template of the facts of `when` and the rule's values
+    advice: str | None
+    claim: Claim
+    note: str | None = None
+
+    @property
+    def contraindicates(self) -> bool:
+        return self.effect is Effect.CONTRAINDICATED
+
+
+@dataclass(frozen=True)
+class BaselineTest:
+    id: str
+    label: str
+    satisfied_by: tuple[str, ...]
+    lookback_days: int | None  # None: a result never expires
+    order_text: str
+    order_codings: tuple[tuple[str, str, str], ...]
+    when: Mapping[str, Any] = field(default_factory=dict)  # predicates, as in safety rules
+    when_label: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentMonitoring:
+    agent: str
+    tests: tuple[BaselineTest, ...]
+    claim: Claim
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    decision: ApprovalDecision
+    claim: Claim
+    min_age_years: float | None = None
+    min_weight_kg: float | None = None
+    since: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderTemplate:
+    text: str
+    codings: tuple[tuple[str, str, str], ...]  # (system URL, code, display); V codes only
+    dose_mg: float | None
+    frequency_per_day: int | None
+    instruction: str  # filled
+
+
+@dataclass(frozen=True)
+class DrugWarning:
+    kind: WarningKind
+    text: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class RankGroup:
+    id: str
+    rank: int
+    label: str
+    claim: Claim
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class TherapyOption:
+    id: str
+    label: str
+    drug_class: str
+    group: RankGroup
+    dose: str
+    claim: Claim  # of the dose and the option's facts
+    approvals: Mapping[str, Approval]
+    order: OrderTemplate | None
+    position: int  # order within the file: the order inside a rank group
+    evidence: Advice | None = None
+    warnings: tuple[DrugWarning, ...] = ()
+    note: str | None = None
+
+    @property
+    def rank_group(self) -> str:
+        return self.group.id
+
+    @property
+    def group_rank(self) -> int:
+        return self.group.rank
+
+
+@dataclass(frozen=True)
+class CardTexts:
+    """cards.toml: topic names and the templates of card sentences, by section and name."""
+
+    topics: Mapping[str, str]
+    templates: Mapping[str, Mapping[str, str]]
+
+    def text(self, section: str, name: str, **values: Any) -> str:
+        return fill(self.templates[section][name], **values)
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    sources: Mapping[str, Source]
+    concepts: ConceptMatcher
+    response: ResponseKnowledge
+    therapies: tuple[TherapyOption, ...]
+    advice: Mapping[str, Advice]
+    override_reasons: Mapping[OverrideKind, Mapping[str, str]]  # card kind -> code -> display
+    drosd: DrosdKnowledge
+    safety_rules: tuple[SafetyRule, ...]
+    lab_lookback: Explained  # days a laboratory result counts for the safety screen
+    monitoring: Mapping[str, AgentMonitoring]
+    monitoring_windows: Advice
+    baseline_tests: Mapping[str, BaselineTest]
+    cards: CardTexts
+    _rules_by_agent: Mapping[str, tuple[SafetyRule, ...]] = field(default_factory=dict)
+    _options: Mapping[str, TherapyOption] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_agent: dict[str, list[SafetyRule]] = {}
+        for rule in self.safety_rules:
+            for agent in rule.agents:
+                by_agent.setdefault(agent, []).append(rule)
+        object.__setattr__(self, "_rules_by_agent", {agent: tuple(rules) for agent, rules in by_agent.items()})
+        object.__setattr__(self, "_options", {o.id: o for o in self.therapies})
+
+    @property
+    def lab_lookback_days(self) -> int:
+        return self.lab_lookback.value
+
+    def rules_for(self, agent: str) -> tuple[SafetyRule, ...]:
+        return self._rules_by_agent.get(agent, ())
+
+    def option(self, option_id: str) -> TherapyOption:
+        return self._options[option_id]
+
+    def cite(self, claim: Claim) -> str:
+        names = "; ".join(self.sources[s].short for s in claim.sources)
+        return f"{names} [{claim.status}]"

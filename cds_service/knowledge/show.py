@@ -1,0 +1,179 @@
+"""The knowledge base as a worksheet a clinical reviewer reads and signs off (`cds-service knowledge show`).
+
+Written from the loaded knowledge, so what it shows is what the service applies: per agent, its approvals
+by region, dose, warnings, contraindications, cautions and baseline tests; per finding, its criteria;
+each with its evidence status and sources.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from .loader import Predicate, predicates
+from .model import Claim, Knowledge, SafetyRule, TherapyOption, number_text
+
+_INTRO = """\
+# Knowledge base: the reviewer's worksheet
+
+What the service applies, written from its knowledge files (`cds_service/knowledge/*.toml`) by
+`cds-service knowledge show`; a test keeps this page in step with them. Each fact carries its evidence
+status and sources (listed at the end):
+
+- **V**: read in a primary or authoritative source (label, guideline, registry);
+- **V2**: read only in a secondary source;
+- **S**: stated by the documents the product was specified from (the Dr.Oracle overview and the
+  tralokinumab report in JAAD International), no primary source found;
+- **C**: sources conflict (codes only; every value is matched);
+- **U**: unverified (never the only way something is recognised, never written into an order);
+- **design**: a choice of this service where the sources give no number.
+
+To change a rule, edit its TOML file and run `cds-service knowledge check` (exit 0: it loads; 1: one line
+per problem, naming the file, the entry and the key). Each file's JSON Schema is in
+`cds_service/knowledge/schemas/`; the predicates a rule's `when` may use are listed below, and a text may use
+only the placeholders its schema names. The service does not start on a knowledge base that fails the check.
+"""
+
+
+def _cite(knowledge: Knowledge, claim: Claim) -> str:
+    return f"[{claim.status}; {', '.join(knowledge.sources[s].short for s in claim.sources)}]"
+
+
+def describe_when(when: Mapping[str, Any], knowledge: Knowledge) -> str:
+    """A rule's `when`, in words."""
+    parts = []
+    for name, value in when.items():
+        parts += [_describe(name, item, knowledge) for item in (value if isinstance(value, list) else [value])]
+    return " and ".join(parts)
+
+
+def _label(knowledge: Knowledge, concept_id: str) -> str:
+    return knowledge.concepts.definitions[concept_id].label
+
+
+def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
+    if name == "age_at_least":
+        return f"age {value} or older"
+    if name == "age_at_most":
+        return f"age {value} or younger"
+    if name == "sex":
+        return f"sex {value}"
+    if name == "condition":
+        labels = " or ".join(_label(knowledge, c) for c in value["any_of"])
+        return f"{labels} ({'active' if value['state'] == 'active' else 'ever recorded'})"
+    if name in {"lab", "lab_result"}:
+        if value.get("never_expires"):
+            window = "any date"
+        else:
+            window = f"within {value.get('within_days', knowledge.lab_lookback_days)} days"
+        test = _label(knowledge, value["test"])
+        if name == "lab_result":
+            return f"{test} {value['result']} ({window})"
+        bounds = []
+        if "at_least" in value:
+            bounds.append(f"at least {number_text(value['at_least'])}")
+        if "below" in value:
+            bounds.append(f"below {number_text(value['below'])}")
+        return f"{test} {' and '.join(bounds)} {value['unit']} ({window})"
+    if name == "finding":
+        return "dupilumab-related ocular surface disease" if value == "drosd" else "eye surface disease before dupilumab"
+    if name == "ordered_dose_above_mg":
+        return f"ordered dose above {value:g} mg"
+    raise ValueError(f"no description for predicate {name!r}")  # the predicate test keeps this complete
+
+
+def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
+    penalty = f"; ranked down {rule.rank_penalty:g}" if rule.rank_penalty else ""
+    text = rule.reason + (f": {rule.advice}" if rule.advice else "")
+    line = f"- `{rule.id}`: when {describe_when(rule.when, knowledge)}: \"{text}\"{penalty} {_cite(knowledge, rule.claim)}"
+    return line + (f" Note: {rule.note}" if rule.note else "")
+
+
+def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable[str]) -> list[str]:
+    lines = [f"### {option.label}", "", f"{option.drug_class}; rank group {option.group.label} ({option.group.rank}).", ""]
+    lines.append(f"- Dose: {option.dose} {_cite(knowledge, option.claim)}")
+    if option.evidence:
+        lines.append(f"- Evidence after dupilumab: {option.evidence.text} {_cite(knowledge, option.evidence.claim)}")
+    for warning in option.warnings:
+        lines.append(f"- {warning.kind.value.capitalize()} warning: {warning.text} {_cite(knowledge, warning.claim)}")
+    for region in regions:
+        approval = option.approvals.get(region)
+        if approval is None:
+            lines.append(f"- {region}: approval not recorded")
+            continue
+        limits = [f"from {approval.min_age_years:g} years" if approval.min_age_years is not None else "",
+                  f"from {approval.min_weight_kg:g} kg" if approval.min_weight_kg is not None else "",
+                  f"since {approval.since}" if approval.since else "", approval.note or ""]
+        detail = "; ".join(part for part in limits if part)
+        lines.append(f"- {region}: {approval.decision.value}{f' ({detail})' if detail else ''} {_cite(knowledge, approval.claim)}")
+    if option.order:
+        codes = ", ".join(f"{code} ({display})" for _, code, display in option.order.codings) or "text only"
+        lines.append(f"- Draft order: {option.order.text}, {option.order.instruction}; codes: {codes}")
+    else:
+        lines.append("- Draft order: none (the prescriber sets the dose)")
+    rules = knowledge.rules_for(option.id)
+    for title, wanted in (("Contraindications", True), ("Cautions", False)):
+        chosen = [r for r in rules if r.contraindicates is wanted]
+        if chosen:
+            lines += ["", f"{title}:", "", *(_rule_line(r, knowledge) for r in chosen)]
+    monitoring = knowledge.monitoring.get(option.id)
+    if monitoring:
+        tests = []
+        for test in monitoring.tests:
+            window = f"within {test.lookback_days} days" if test.lookback_days else "ever"
+            tests.append(f"{test.label} ({window}{'; ' + test.when_label if test.when_label else ''})")
+        note = f" ({monitoring.note})" if monitoring.note else ""
+        lines += ["", f"Baseline tests: {'; '.join(tests)}{note} {_cite(knowledge, monitoring.claim)}"]
+    if option.note:
+        lines += ["", f"Note: {option.note}"]
+    return lines + [""]
+
+
+def _predicate_rows(specs: Mapping[str, Predicate]) -> list[str]:
+    rows = ["| Predicate | Meaning, units and example | Facts a rule's text may use |", "|---|---|---|"]
+    for spec in specs.values():
+        rows.append(f"| `{spec.name}` | {spec.description} | {', '.join('{%s}' % f for f in spec.facts)} |")
+    return rows
+
+
+def knowledge_worksheet(knowledge: Knowledge) -> str:
+    regions = sorted({region for option in knowledge.therapies for region in option.approvals})
+    lines = [_INTRO, "## Next-line options", "", "Ranked by group (lower first), then in this order within a group:", ""]
+    for option in sorted(knowledge.therapies, key=lambda o: (o.group_rank, o.position)):
+        lines += _option_lines(option, knowledge, regions)
+
+    response = knowledge.response
+    lines += ["## Findings and their criteria", "", "### Dupilumab response", ""]
+    lines.append(f"- Adequate trial: {response.adequate_trial.explain} {_cite(knowledge, response.adequate_trial.claim)}")
+    for criterion in response.criteria.values():
+        lines.append(f"- Response on {criterion.instrument}: {criterion.explain} {_cite(knowledge, criterion.claim)}")
+    lines.append(f"- Instruments that can show a failure on their own: {', '.join(response.failure_instruments)} "
+                 f"{_cite(knowledge, response.failure_claim)}")
+    lines.append(f"- Loss of response: {response.loss_of_response.text} {_cite(knowledge, response.loss_of_response.claim)}")
+    lines.append(f"- Non-adherence to rule out: {response.adherence_gap.explain} {_cite(knowledge, response.adherence_gap.claim)}")
+    drosd = knowledge.drosd
+    lines += ["", "### Dupilumab-related ocular surface disease", ""]
+    lines.append(f"- Severe and persistent when: {drosd.steroid_drops.explain} {_cite(knowledge, drosd.steroid_drops.claim)}; "
+                 f"or a condition {drosd.persistent_severe.explain} {_cite(knowledge, drosd.persistent_severe.claim)}")
+    lines.append(f"- Condition severity read from: {'; '.join(f'{g}: ' + ', '.join(sorted(w)) for g, w in drosd.severity_words.items())} "
+                 f"{_cite(knowledge, drosd.severity_claim)}")
+    for grade, management in drosd.management.items():
+        keep = "keep dupilumab" if management.keep_dupilumab else "stop dupilumab"
+        lines.append(f"- {grade.value.capitalize()} ({keep}): {management.text} {_cite(knowledge, management.claim)}")
+    for title, advice in (("While another finding replaces dupilumab", drosd.while_switching), ("Red flags", drosd.red_flags),
+                          ("Pitfall", drosd.pitfall), ("Incidence", drosd.incidence)):
+        lines.append(f"- {title}: {advice.text} {_cite(knowledge, advice.claim)}")
+    lines += ["", "### Advice on cards", ""]
+    for key, advice in knowledge.advice.items():
+        lines.append(f"- `{key}`: {advice.text} {_cite(knowledge, advice.claim)}")
+    lines += ["", "### Windows", ""]
+    lines.append(f"- Safety screen: {knowledge.lab_lookback.explain} {_cite(knowledge, knowledge.lab_lookback.claim)}")
+    lines.append(f"- Baseline tests: {knowledge.monitoring_windows.text} {_cite(knowledge, knowledge.monitoring_windows.claim)}")
+
+    lines += ["", "## The condition language of rules", "",
+              "A rule's `when` holds when every predicate in it holds (`lab` and `lab_result` may list several tests, all of "
+              "which must hold). Defined in `schemas/safety.schema.json`:", "", *_predicate_rows(predicates())]
+    lines += ["", "## Sources", "", "| Id | Cited as | Title | Kind |", "|---|---|---|---|"]
+    for source in knowledge.sources.values():
+        title = f"[{source.title}]({source.url})" if source.url else source.title
+        lines.append(f"| `{source.id}` | {source.short} | {title} | {source.kind} |")
+    return "\n".join(lines) + "\n"
