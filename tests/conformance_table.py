@@ -25,6 +25,7 @@ T = {
  'draft': 'tests/test_cards_contract.py::test_draft_orders_are_valid_r4_medication_requests_for_this_patient',
  'markdown': 'tests/test_cards_contract.py::test_detail_is_github_flavoured_markdown',
  'links': 'tests/test_cards_contract.py::test_links_keep_app_context_to_smart_links',
+ 'smartlink': 'tests/test_cards_contract.py::test_every_finding_card_links_to_the_smart_app_with_its_context',
  'replace': 'tests/test_scenarios.py::test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered',
  'scen': 'tests/test_scenarios.py::test_patient_view_answers_as_the_scenario_expects',
  'ext': 'tests/test_external_requests.py::test_external_request_gets_a_conformant_answer',
@@ -51,7 +52,7 @@ M = {}
 def m(ids, how, *tests):
     for i in ids: M[i] = (how, [T[t] for t in tests])
 m([1], "Request bodies must be JSON (415 otherwise); every answer is JSON.", 'json415', 'disc')
-m([2, 168], "Deployment: TLS terminates at the ingress or load balancer in front of `cds-service serve` (deploy issue). Not checkable in-process.")
+m([2, 168], "Deployment: TLS terminates at the ingress or load balancer in front of `cds-service serve`. Not checkable in-process.")
 m([3], "Optional attributes with no value are omitted (`cards/model.py: compact`); only `cards` may be empty.", 'noempty', 'discempty')
 m([4, 5, 6, 13], "`GET /cds-services` returns `{\"services\": [...]}` with 200.", 'disc', 'server')
 m([7, 8, 9, 10], "Each service has hook, title, description and id.", 'disc')
@@ -59,7 +60,7 @@ m([11], "Each service lists the prefetch templates for everything the logic read
 m([12], "`usageRequirements` says what prefetch the service needs.", 'discempty')
 m([14, 76], "4xx answers carry an OperationOutcome: 400, 404, 405, 412, 413, 415; 500 only for a defect, with no details.", 'errors', 'p412')
 m([16], "`{baseUrl}/cds-services/{id}` serves each listed service.", 'endpoint')
-m([27], "Speed is measured by the benchmark (performance issue), not by timed assertions in tests.")
+m([27], "Speed is measured by the benchmark (`bench/run.py`, docs/performance.md), not by timed assertions in tests.")
 m([28, 29], "Patient data comes from prefetch, requested in discovery.", 'scen', 'tpl')
 m([34, 60], "Prefetch first; what it lacks (absent keys, OperationOutcomes, further pages) is read from fhirServer with the bearer token, if the server is on the allowlist; present keys, null and empty searchsets are not read again.", 'fallback', 'notrefetched')
 m([35, 36, 55, 56, 57, 58, 59], "Templates use only `{{context.patientId}}` and the recommended query subset; one key per template.", 'tpl')
@@ -74,7 +75,7 @@ m([80, 81, 82, 118, 119], "Every card and suggestion has a string uuid, stable w
 m([83], "Summaries are cut to fewer than 140 characters where built (`cards/model.py: fit_summary`).", 'summary')
 m([84, 85], "`detail` is GitHub-flavoured markdown (a table and lists).", 'markdown')
 m([87, 88, 89, 90, 105, 106, 107, 108, 115, 116, 216, 217, 218, 220], "Card, source and coding shapes checked against a response schema written from the spec (itself checked on Inferno's valid cards).", 'schema')
-m([109, 110], "`source.url` is not used for drill-down; drill-down will be a card link (SMART app issue).", 'schema')
+m([109, 110], "`source.url` is not used; drill-down is the card's `smart` link to the course timeline.", 'schema', 'smartlink')
 m([111, 112, 113], "No icon is sent (optional).", 'schema')
 m([92, 94, 117, 120, 121, 123, 124], "Suggestions are arrays of label + uuid + actions; isRecommended only as a boolean.", 'schema')
 m([93, 95, 96, 122], "`selectionBehavior` accompanies every suggestion list; `at-most-one` with at most one recommendation.", 'selection')
@@ -82,7 +83,7 @@ m([98, 99, 100, 136, 219], "Failure cards offer override reasons, each a Coding 
 m([125], "A suggestion's actions are applied together: order hooks replace the draft dupilumab order (delete + create in one suggestion).", 'replace')
 m([127, 128, 129, 130, 131, 132], "Actions are create (a whole new resource) or delete; no update is sent.", 'draft', 'schema')
 m([133, 134, 135], "Delete actions name `resourceId` (Type/id) and carry no resource.", 'replace', 'schema')
-m([103, 104, 138, 139, 140, 141, 142, 144, 145, 146, 147], "No links are sent yet (SMART app issue); `cards/model.py: Link` refuses appContext on absolute links.", 'links')
+m([103, 104, 138, 139, 140, 141, 142, 144, 145, 146, 147], "Finding cards carry one `smart` link to the course timeline (`/smart/launch`) with appContext; `cards/model.py: Link` refuses appContext on absolute links.", 'links', 'smartlink')
 m([148], "Feedback endpoint, stored idempotently.", 'feedback')
 m([175, 179], "Mutual TLS is not used (MAY).")
 m([176, 177], "Every endpoint (discovery included) requires a JWT from a trusted issuer (CDS_AUTH=required, the default); failures answer 401 with no detail.", 'jwt', 'jwtclaims')
