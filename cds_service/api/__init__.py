@@ -10,16 +10,16 @@ from typing import Callable
 from flask import Flask
 
 from ..pipeline import Engine
+from ..service_state import ServiceState
 from ..settings import Settings
+from ..smart import routes as smart_routes
 from ..storage import Store, open_store
 from ..storage.audit import AuditWriter
 from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
-from ..smart import routes as smart_routes
 from . import auth, errors, operations, routes
 from .cors import install_cors
-from .state import ServiceState
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("cds_service")

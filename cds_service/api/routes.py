@@ -18,9 +18,9 @@ from ..hooks.errors import InvalidRequest, Problem
 from ..hooks.openapi import openapi_document
 from ..hooks.validation import parse_feedback, parse_hook_request
 from ..pipeline import evaluate_hook
+from ..service_state import base_url, state
 from ..storage import AuditRecord, StoreUnavailable
 from .errors import outcome_response
-from .state import base_url, state
 
 log = logging.getLogger("cds_service.http")
 blueprint = Blueprint("cds_hooks", __name__)

@@ -10,12 +10,12 @@ from typing import Any
 from flask import Blueprint, Flask, Response, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
 
-from ..api.state import base_url, state
 from ..cards.render import CardContext
 from ..gather.prefetch import GatheredData, section_of
 from ..hooks.catalog import PREFETCH
 from ..pipeline import assess_and_render
 from ..record.normalise import build_patient_record
+from ..service_state import base_url, state
 from .oauth import LaunchError, authorization_url, discover, exchange, pkce_pair
 from .view import build_view
 

@@ -1,4 +1,9 @@
-"""What the HTTP layer holds for the life of the process."""
+"""What the HTTP layer holds for the life of the process, and where the client reached it.
+
+A leaf module of its own, not part of `api`: both the CDS Hooks routes (`api`) and the SMART app
+(`smart`) read it, and `api.create_app` registers the SMART blueprint, so keeping it inside `api`
+made the two packages import each other.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from typing import Callable
 from flask import current_app, request
 from werkzeug.sansio.utils import get_current_url
 
-from ..pipeline import Engine
-from ..storage import Store
-from ..storage.audit import AuditWriter
-from ..trust import ClientVerifier
-from ..trust.shared import SharedState
+from .pipeline import Engine
+from .storage import Store
+from .storage.audit import AuditWriter
+from .trust import ClientVerifier
+from .trust.shared import SharedState
 
 
 @dataclass(frozen=True)
