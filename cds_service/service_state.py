@@ -7,10 +7,10 @@ made the two packages import each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable
 
 from flask import current_app, request
 from werkzeug.sansio.utils import get_current_url

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -33,7 +33,7 @@ _AUTH_OFF_WARNING = (
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now,
