@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from collections.abc import MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from gunicorn import glogging
 
+if TYPE_CHECKING:
+    from gunicorn.http import Request
+    from gunicorn.http.wsgi import Response
+
 _FIELDS = ("request_id", "hook_instance")
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class RequestContext(logging.Filter):
@@ -31,7 +38,7 @@ class RequestContext(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -48,7 +55,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str, style: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestContext())
-    handler.setFormatter(JsonFormatter() if style == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if style == "json" else logging.Formatter(_TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -63,13 +70,13 @@ class GunicornLogger(glogging.Logger):
     def access_log_enabled(self) -> bool:
         return False
 
-    def access(self, resp, req, environ, request_time) -> None:  # type: ignore[no-untyped-def]
+    def access(self, resp: Response, req: Request, environ: MutableMapping[str, Any], request_time: timedelta) -> None:
         return None
 
 
 def gunicorn_logconfig(level: str, style: str) -> dict:
     """gunicorn's own logs in the same format."""
-    formatter = {"()": "cds_service.logs.JsonFormatter"} if style == "json" else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    formatter = {"()": "cds_service.logs.JsonFormatter"} if style == "json" else {"format": _TEXT_FORMAT}
     return {
         "version": 1,
         "disable_existing_loggers": False,

@@ -11,7 +11,8 @@ import functools
 import logging
 import os
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 log = logging.getLogger("cds_service.metrics")
 _F = TypeVar("_F", bound=Callable[..., None])
@@ -39,11 +40,17 @@ def _get() -> dict[str, Any]:
             from prometheus_client import Counter, Histogram
 
             _metrics.update(
-                requests=Counter("cds_requests_total", "HTTP requests by endpoint, service and status", ["endpoint", "service", "status"]),
-                latency=Histogram("cds_request_duration_seconds", "HTTP request duration by endpoint and service", ["endpoint", "service"],
-                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)),
+                requests=Counter(
+                    "cds_requests_total", "HTTP requests by endpoint, service and status", ["endpoint", "service", "status"]
+                ),
+                latency=Histogram(
+                    "cds_request_duration_seconds", "HTTP request duration by endpoint and service", ["endpoint", "service"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+                ),
                 cards=Counter("cds_cards_total", "Cards returned, by topic", ["topic"]),
-                fhir=Counter("cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]),
+                fhir=Counter(
+                    "cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]
+                ),
                 auth=Counter("cds_auth_failures_total", "Refused client tokens, by reason", ["reason"]),
                 patient_cache=Counter("cds_patient_cache_lookups_total", "Hook calls whose patient was (hit) or was not (miss) "
                                       "in this worker's cache", ["result"]),

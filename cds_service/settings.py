@@ -8,8 +8,8 @@ README's configuration table is checked against `SETTINGS_DOC` by a test.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 PREFIX = "CDS_"
 
@@ -20,7 +20,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Where feedback and the audit trail are stored: `sqlite:///relative/path`, `sqlite:////absolute/path`, "
         "or `postgresql://user@host/db` (several replicas).",
     ),
-    "CDS_REDIS_URL": ("", "Redis shared by replicas for the JWT replay and key-set caches, e.g. `redis://host:6379/0`. Empty: shared by the workers of one replica only (a local file), so several replicas need it."),
+    "CDS_REDIS_URL": (
+        "",
+        "Redis shared by replicas for the JWT replay and key-set caches, e.g. `redis://host:6379/0`. "
+        "Empty: shared by the workers of one replica only (a local file), so several replicas need it.",
+    ),
     "CDS_REDIS_PREFIX": ("cds:", "Prefix of this service's Redis keys."),
     "CDS_AUTH": ("required", "`required`: every call needs a JWT from a trusted issuer. `off`: development only (warns loudly)."),
     "CDS_TRUSTED_ISSUERS": (
@@ -69,8 +73,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "(order-select on every order picked) reuse the record, the assessment and the rendered cards. 0 turns it off.",
     ),
     "CDS_SMART_CLIENT_ID": ("dupilumab-cds", "Client id of the SMART app (/smart/launch) at the EHR's authorization server."),
-    "CDS_SECRET_KEY": ("", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."),
-    "CDS_BENCH_ECHO": ("false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."),
+    "CDS_SECRET_KEY": (
+        "", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."
+    ),
+    "CDS_BENCH_ECHO": (
+        "false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."
+    ),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
     "CDS_LOG_FORMAT": ("json", "`json`: one JSON object per line (request id, hookInstance); `text` for reading by eye."),
     "CDS_MAX_REQUESTS": ("2000", "A gunicorn worker is replaced after this many requests (with jitter), bounding any slow leak."),
@@ -128,7 +136,7 @@ class Settings:
     timeout_seconds: int
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
 
         def raw(name: str) -> str:

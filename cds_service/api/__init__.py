@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flask import Flask
 
 from ..pipeline import Engine
+from ..service_state import ServiceState
 from ..settings import Settings
+from ..smart import routes as smart_routes
 from ..storage import Store, open_store
 from ..storage.audit import AuditWriter
 from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
-from ..smart import routes as smart_routes
 from . import auth, errors, operations, routes
 from .cors import install_cors
-from .state import ServiceState
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("cds_service")
@@ -33,7 +33,7 @@ _AUTH_OFF_WARNING = (
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now,

@@ -10,9 +10,9 @@ import logging
 from flask import Flask, Response, g, request
 
 from .. import metrics
+from ..service_state import base_url, state
 from ..trust import AuthFailure
 from .errors import outcome_response
-from .state import base_url, state
 
 log = logging.getLogger("cds_service.auth")
 

@@ -10,8 +10,8 @@ import orjson
 from flask import Blueprint, Response
 
 from .. import metrics
+from ..service_state import state
 from ..storage import StoreUnavailable
-from .state import state
 
 log = logging.getLogger("cds_service.operations")
 blueprint = Blueprint("operations", __name__)

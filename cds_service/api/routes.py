@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -18,9 +18,9 @@ from ..hooks.errors import InvalidRequest, Problem
 from ..hooks.openapi import openapi_document
 from ..hooks.validation import parse_feedback, parse_hook_request
 from ..pipeline import evaluate_hook
+from ..service_state import base_url, state
 from ..storage import AuditRecord, StoreUnavailable
 from .errors import outcome_response
-from .state import base_url, state
 
 log = logging.getLogger("cds_service.http")
 blueprint = Blueprint("cds_hooks", __name__)
@@ -109,7 +109,7 @@ def _audit(status: int, elapsed_ms: float) -> None:
     service_id = (request.view_args or {}).get("service_id", "")
     service = SERVICES_BY_ID.get(service_id)
     record = AuditRecord(
-        at=datetime.now(timezone.utc),
+        at=datetime.now(UTC),
         service_id=service_id[:200],
         hook=service.hook if service else "",
         hook_instance=g.get("hook_instance"),

@@ -16,9 +16,10 @@ import fnmatch
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import orjson
@@ -195,13 +196,17 @@ class FhirServerReader:
                 if len(resources) > self.settings.fhir_max_resources:
                     raise FhirReadError(f"more than {self.settings.fhir_max_resources} resources")
             if expected_total is not None and expected_total > already + len(resources):
-                raise FhirReadError(f"the server reported {expected_total} matches but returned {already + len(resources)} without a next page")
+                raise FhirReadError(
+                    f"the server reported {expected_total} matches but returned {already + len(resources)} without a next page"
+                )
             return resources
         finally:
             log.info("read %s from the FHIR server: %d page(s), %d resource(s) in %.0f ms",
                      section, pages, len(resources), (time.monotonic() - started) * 1000)
 
-    def _page(self, bundle: dict[str, Any], section: str, access: FhirAccess) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    def _page(
+        self, bundle: dict[str, Any], section: str, access: FhirAccess
+    ) -> tuple[list[dict[str, Any]], str | None, int | None]:
         entries = bundle.get("entry", [])
         if not isinstance(entries, list):
             raise FhirReadError("Bundle.entry is not an array")

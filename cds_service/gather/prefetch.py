@@ -10,8 +10,9 @@ Keys the service did not ask for are ignored.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from ..hooks.errors import InvalidRequest, Problem
 from ..record.fhir_json import resource_label
@@ -112,7 +113,7 @@ def _add_entries(entries: list[Any], where: str, data: GatheredData) -> None:
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
-        if not isinstance(kind, str):
+        if not isinstance(resource, dict) or not isinstance(kind, str):
             data.notes.append(f"{where}.entry[{index}] has no resource; skipped")
             continue
         if kind != "OperationOutcome":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 # Prefetch keys are named after the resource type they return (as many services do), and use only
 # CDS Hooks 2.0 tokens ({{context.patientId}}) and the recommended query subset.

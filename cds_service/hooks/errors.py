@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,12 @@ ISSUE_CODES = {
 def operation_outcome(status: int, diagnostics: str, problems: Iterable[Problem] = ()) -> dict[str, Any]:
     code = ISSUE_CODES.get(status, "processing")
     issues = [
-        {"severity": "error", "code": code, "diagnostics": f"{p.where}: {p.message}" if p.where else p.message, "expression": [p.where]}
+        {
+            "severity": "error",
+            "code": code,
+            "diagnostics": f"{p.where}: {p.message}" if p.where else p.message,
+            "expression": [p.where],
+        }
         if p.where
         else {"severity": "error", "code": code, "diagnostics": p.message}
         for p in problems

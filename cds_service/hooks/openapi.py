@@ -24,7 +24,15 @@ def _schema(name: str) -> dict[str, Any]:
 
 
 def _outcome(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}
+    return {"description": description, "content": {"application/fhir+json": {"schema": _ref("OperationOutcome")}}}
+
+
+def _ref(schema: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{schema}"}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 @lru_cache(maxsize=1)
@@ -55,7 +63,7 @@ def openapi_document() -> dict[str, Any]:
             "/cds-services": {
                 "get": {
                     "summary": "Discovery",
-                    "responses": {"200": {"description": "The services", "content": {"application/json": {"schema": {"type": "object", "required": ["services"]}}}},
+                    "responses": {"200": _json("The services", {"type": "object", "required": ["services"]}),
                                   "401": errors["401"]},
                 }
             },
@@ -63,9 +71,9 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Call a service",
                     "parameters": [service_id],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HookRequest"}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("HookRequest")}}},
                     "responses": {
-                        "200": {"description": "Cards", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CardsResponse"}}}},
+                        "200": _json("Cards", _ref("CardsResponse")),
                         "412": _outcome("Data the conclusion needs could not be obtained"),
                         **errors,
                     },
@@ -75,9 +83,9 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Feedback on cards",
                     "parameters": [service_id],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Feedback"}}}},
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Feedback")}}},
                     "responses": {
-                        "200": {"description": "Stored (repeats are stored once)", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": _json("Stored (repeats are stored once)", {"type": "object"}),
                         "503": _outcome("Not stored now; send it again"),
                         **errors,
                     },

@@ -9,10 +9,11 @@ echoes the submitted value: values may be PHI or tokens.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import fastjsonschema
 from jsonschema import Draft202012Validator
@@ -139,8 +140,8 @@ def _raise_problems(errors: Iterable[ValidationError], prefix: str) -> None:
 
 def _problem(error: ValidationError, prefix: str) -> Problem:
     path = list(error.absolute_path)
-    kind = error.validator
-    value = error.validator_value
+    kind = error.validator if isinstance(error.validator, str) else ""  # always a keyword's name on a reported error
+    value: Any = error.validator_value  # that keyword's value in the schema: any JSON
     if kind == "required":
         # one error per missing property; the message is "'name' is a required property"
         missing = next((name for name in value if error.message.startswith(repr(name))), None)
@@ -163,7 +164,7 @@ def _problem(error: ValidationError, prefix: str) -> Problem:
 def _type_words(value: Any) -> str:
     names = {"object": "an object", "array": "an array", "string": "a string", "integer": "a whole number",
              "number": "a number", "boolean": "true or false", "null": "null"}
-    values = value if isinstance(value, list) else [value]
+    values: list[str] = value if isinstance(value, list) else [value]  # a schema's "type": a name or a list of names
     return " or ".join(names.get(v, v) for v in values)
 
 

@@ -12,7 +12,10 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 # What the app reads: the same resources the CDS service's prefetch asks for.
-RESOURCES = ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "Observation", "MedicationDispense", "MedicationAdministration")
+RESOURCES = (
+    "Patient", "Condition", "MedicationStatement", "MedicationRequest", "Observation",
+    "MedicationDispense", "MedicationAdministration",
+)
 _TIMEOUT = 5
 _MAX_BYTES = 1_000_000
 

@@ -9,18 +9,20 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, session
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns; flask's Response is one
 
-from ..api.state import base_url, state
 from ..cards import CardContext
 from ..gather.prefetch import GatheredData, section_of
 from ..hooks.catalog import PREFETCH
 from ..pipeline import assess_and_render
 from ..record.normalise import build_patient_record
+from ..service_state import base_url, state
 from .oauth import LaunchError, authorization_url, discover, exchange, pkce_pair
 from .view import build_view
 
 log = logging.getLogger("cds_service.smart")
-blueprint = Blueprint("smart", __name__, template_folder="templates", url_prefix="/smart")
+_PREFIX = "/smart"
+blueprint = Blueprint("smart", __name__, template_folder="templates", url_prefix=_PREFIX)
 _SESSION_KEY = "smart_launch"
 _LAUNCH_TTL = 600  # seconds between launch and callback
 
@@ -30,7 +32,7 @@ class LaunchStateSessions(SecureCookieSessionInterface):
     instead of a signing serialiser built and a cookie read on every hook call (4% of a worker's time)."""
 
     def open_session(self, app: Flask, request: Any) -> Any:
-        if not request.path.startswith(blueprint.url_prefix + "/"):
+        if not request.path.startswith(_PREFIX + "/"):
             return self.make_null_session(app)
         return super().open_session(app, request)
 
@@ -42,7 +44,7 @@ def _error(message: str, status: int = 400) -> Response:
 
 
 @blueprint.get("/launch")
-def launch() -> Response:
+def launch() -> BaseResponse:
     """EHR launch (iss + launch) or standalone launch (iss only)."""
     iss, launch_token = request.args.get("iss", ""), request.args.get("launch")
     engine = state().engine
@@ -63,10 +65,11 @@ def launch() -> Response:
 
 
 @blueprint.get("/callback")
-def callback() -> Response:
+def callback() -> BaseResponse:
     pending = session.pop(_SESSION_KEY, None)
-    if request.args.get("error"):
-        return _error(f"The authorization server refused the launch ({request.args.get('error')[:60]}).", 403)
+    refused = request.args.get("error")
+    if refused:
+        return _error(f"The authorization server refused the launch ({refused[:60]}).", 403)
     if not pending or request.args.get("state") != pending.get("state") or time.time() - pending.get("at", 0) > _LAUNCH_TTL:
         return _error("This launch is unknown or has expired.", 400)
     engine = state().engine
@@ -81,7 +84,9 @@ def callback() -> Response:
         return view
     response = Response(render_template("course.html", view=view, app_context=token.app_context), mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self' data:"
+    )
     return response
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import orjson
 
@@ -160,6 +161,8 @@ def report_rows(counts: Sequence[Sequence[Any]], reasons: Sequence[Sequence[Any]
     for topic, reason, count in reasons:
         by_topic.setdefault(topic, []).append((reason, int(count)))
     return [
-        FeedbackReportRow(topic, int(issued), int(feedback), int(accepted or 0), int(overridden or 0), tuple(by_topic.get(topic, ())))
+        FeedbackReportRow(
+            topic, int(issued), int(feedback), int(accepted or 0), int(overridden or 0), tuple(by_topic.get(topic, ()))
+        )
         for topic, issued, feedback, accepted, overridden in counts
     ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -42,8 +43,11 @@ class PostgresStore:
         try:
             with psycopg.connect(self.url, connect_timeout=5) as connection, connection.transaction():
                 connection.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-                connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
-                version = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+                connection.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations"
+                    " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+                (version,) = connection.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone() or (0,)
                 if version > len(migrations.POSTGRES):
                     # A rollback: migrations only add, so this release still runs on the newer schema.
                     log.warning("database schema version %d is newer than this release's %d (a rollback?): running on it",
@@ -78,7 +82,7 @@ class PostgresStore:
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(error).__name__}") from None
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult:
-        received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        received_at = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [feedback_row(service_id, item, received_at) for item in items]
 
         def insert(connection: psycopg.Connection) -> int:
@@ -103,7 +107,9 @@ class PostgresStore:
                     " outcome, latency_ms, card_topics) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     [audit_row(record) for record in records],
                 )
-                cards = [(uuid, topic, r.service_id, r.hook_instance, r.at.isoformat()) for r in records for uuid, topic in r.cards]
+                cards = [
+                    (uuid, topic, r.service_id, r.hook_instance, r.at.isoformat()) for r in records for uuid, topic in r.cards
+                ]
                 if cards:
                     cursor.executemany("INSERT INTO issued_card VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING", cards)
 
@@ -114,7 +120,9 @@ class PostgresStore:
             if service_id is None:
                 rows = connection.execute("SELECT * FROM feedback ORDER BY received_at, id").fetchall()
             else:
-                rows = connection.execute("SELECT * FROM feedback WHERE service_id = %s ORDER BY received_at, id", (service_id,)).fetchall()
+                rows = connection.execute(
+                    "SELECT * FROM feedback WHERE service_id = %s ORDER BY received_at, id", (service_id,)
+                ).fetchall()
             return [stored_feedback(row) for row in rows]
 
         return self._run(select)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from . import migrations
 from .base import (
@@ -33,7 +34,7 @@ class SQLiteStore:
         self._migrate()
 
     @classmethod
-    def from_url(cls, url: str) -> "SQLiteStore":
+    def from_url(cls, url: str) -> SQLiteStore:
         path = url.removeprefix("sqlite:///")
         if not url.startswith("sqlite:///") or not path or path == ":memory:":
             raise ValueError("CDS_DATABASE_URL must be sqlite:///path/to/file (a file: every worker shares it)")
@@ -94,7 +95,7 @@ class SQLiteStore:
             raise StoreUnavailable(f"SQLite write failed: {type(error).__name__}") from None
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult:
-        received_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        received_at = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [feedback_row(service_id, item, received_at) for item in items]
         stored = self._write("INSERT OR IGNORE INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return SaveResult(received=len(rows), stored=stored)
@@ -122,7 +123,8 @@ class SQLiteStore:
             raise StoreUnavailable(f"SQLite write failed: {type(error).__name__}") from None
 
     def feedback_entries(self, service_id: str | None = None) -> list[StoredFeedback]:
-        query, args = "SELECT * FROM feedback", ()
+        query = "SELECT * FROM feedback"
+        args: tuple[str, ...] = ()
         if service_id is not None:
             query, args = query + " WHERE service_id = ?", (service_id,)
         return [stored_feedback(row) for row in self._connection().execute(query + " ORDER BY received_at, id", args)]

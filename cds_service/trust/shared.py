@@ -68,7 +68,8 @@ class RedisState:
         return bool(self.client.set(self.prefix + key, b"1", nx=True, ex=max(ttl_seconds, 1)))
 
     def get(self, key: str) -> bytes | None:
-        return self.client.get(self.prefix + key)
+        value = self.client.get(self.prefix + key)
+        return value if isinstance(value, bytes) else None  # bytes: the client does not decode responses
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         self.client.set(self.prefix + key, value, ex=max(ttl_seconds, 1))

@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
@@ -42,8 +43,10 @@ class AuthFailure(Exception):
 
     def log_fields(self) -> dict[str, Any]:
         """What may be logged: the reason, header fields and claims. Never the token."""
-        claims = {k: self.claims.get(k) for k in ("iss", "sub", "aud", "tenant", "jti", "iat", "exp") if k in self.claims}
-        header = {k: self.header.get(k) for k in ("alg", "kid", "jku", "typ") if k in self.header}
+        claims: dict[str, Any] = {
+            k: self.claims.get(k) for k in ("iss", "sub", "aud", "tenant", "jti", "iat", "exp") if k in self.claims
+        }
+        header: dict[str, Any] = {k: self.header.get(k) for k in ("alg", "kid", "jku", "typ") if k in self.header}
         return {"reason": self.reason, **header, **claims}
 
 

@@ -1,20 +1,25 @@
-"""What the HTTP layer holds for the life of the process."""
+"""What the HTTP layer holds for the life of the process, and where the client reached it.
+
+A leaf module of its own, not part of `api`: both the CDS Hooks routes (`api`) and the SMART app
+(`smart`) read it, and `api.create_app` registers the SMART blueprint, so keeping it inside `api`
+made the two packages import each other.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable
 
 from flask import current_app, request
 from werkzeug.sansio.utils import get_current_url
 
-from ..pipeline import Engine
-from ..storage import Store
-from ..storage.audit import AuditWriter
-from ..trust import ClientVerifier
-from ..trust.shared import SharedState
+from .pipeline import Engine
+from .storage import Store
+from .storage.audit import AuditWriter
+from .trust import ClientVerifier
+from .trust.shared import SharedState
 
 
 @dataclass(frozen=True)
