@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 
@@ -166,7 +167,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
-    now = args.now or datetime.now(timezone.utc)
+    now = args.now or datetime.now(UTC)
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
@@ -204,7 +205,7 @@ def _instant(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _pick_service(body: Any, service_id: str | None):

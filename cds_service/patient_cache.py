@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any
 
 import orjson
 import xxhash
@@ -24,7 +25,6 @@ from .assess.findings import Assessment
 from .cards import IssuedCards
 from .knowledge import BaselineTest
 from .recommend.ranking import NextLinePlan
-
 
 _RENDERED_LIMIT = 256
 

@@ -123,11 +123,12 @@ def _gather_and_assess(
         return (*_assess(gathered, request, engine, today, focus), False)
     except DataUnavailable:
         # What still cannot be read raises DataUnavailable again, with the reason, for a 412.
-        refusal = "no fhirServer was given to read it from" if not request.fhir_server else engine.fhir.refusal(request.fhir_server)
-        if refusal is None:
+        server = request.fhir_server
+        refusal = "no fhirServer was given to read it from" if not server else engine.fhir.refusal(server)
+        if server and refusal is None:
             if deadline is None:
                 deadline = time.monotonic() + engine.settings.fhir_time_budget_ms / 1000
-            access = engine.fhir.access(request.fhir_server, request.fhir_authorization, deadline)  # type: ignore[arg-type]
+            access = engine.fhir.access(server, request.fhir_authorization, deadline)
             engine.fhir.complete(gathered, access, service.prefetch, request.context)
         else:
             for section in gathered.unavailable:
@@ -181,7 +182,8 @@ def _finding_cards(answers: PatientAnswers, context: CardContext, engine: Engine
     assessment = answers.assessment
     cards = []
     for index, finding in enumerate(assessment.findings):
-        plan, gaps = None, ()
+        plan: NextLinePlan | None = None
+        gaps: tuple[BaselineTest, ...] = ()
         if index == 0 and finding.leads_to_switch and assessment.patient is not None:
             plan = _plan(answers, assessment.patient, engine)
             suggested = plan.suggested()

@@ -95,9 +95,10 @@ def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowled
     Records without any start date cannot place the course in time and are left out.
     """
     uses = [u for u in exposure_records(record) if u.start is not None]
-    if not uses:
+    starts = [u.start for u in uses if u.start is not None]
+    if not starts:
         return None
-    start = min(u.start for u in uses)  # type: ignore[type-var]
+    start = min(starts)
     reasons = _stop_reasons(uses, knowledge)
     ongoing = any(
         u.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and u.ongoing and (u.end is None or u.end > today) for u in uses
@@ -127,9 +128,10 @@ def dispensing_gaps(course: DupilumabCourse, knowledge: Knowledge) -> tuple[Disp
         (u for u in course.records if u.kind is MedicationKind.DISPENSE and u.start and u.days_supply), key=lambda u: (u.start, u.source)
     )
     gaps = []
-    for earlier, later in zip(dispenses, dispenses[1:]):
-        supply_end = earlier.start + timedelta(days=int(earlier.days_supply))  # type: ignore[operator, arg-type]
-        gap = DispensingGap(earlier.source, later.source, supply_end, later.start)  # type: ignore[arg-type]
+    for earlier, later in zip(dispenses, dispenses[1:], strict=False):
+        assert earlier.start and earlier.days_supply and later.start  # dispenses were chosen with both
+        supply_end = earlier.start + timedelta(days=int(earlier.days_supply))
+        gap = DispensingGap(earlier.source, later.source, supply_end, later.start)
         if gap.days >= knowledge.response.adherence_gap.value:
             gaps.append(gap)
     return tuple(gaps)

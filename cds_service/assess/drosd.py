@@ -84,7 +84,8 @@ def assess_ocular_surface(
     grade = DrosdGrade.MILD
     if steroid_weeks > drosd.steroid_drops.value:
         grade = DrosdGrade.SEVERE_PERSISTENT
-        reasons.append(f"ophthalmic corticosteroid for {steroid_weeks:.0f} weeks ({drosd.steroid_drops.explain}) [{drosd.steroid_drops.claim.status}]")
+        steroid = drosd.steroid_drops
+        reasons.append(f"ophthalmic corticosteroid for {steroid_weeks:.0f} weeks ({steroid.explain}) [{steroid.claim.status}]")
     for condition in after_start:
         severity = _severity(condition, knowledge)
         began = condition.began
@@ -92,7 +93,8 @@ def assess_ocular_surface(
         lasted = ((condition.abatement or today) - began).days / 7
         if severity == "severe" and lasted > drosd.persistent_severe.value:
             grade = DrosdGrade.SEVERE_PERSISTENT
-            reasons.append(f"{condition.code.label()} {drosd.persistent_severe.explain} ({lasted:.0f} weeks) [{drosd.persistent_severe.claim.status}]")
+            persistent = drosd.persistent_severe
+            reasons.append(f"{condition.code.label()} {persistent.explain} ({lasted:.0f} weeks) [{persistent.claim.status}]")
         elif grade is DrosdGrade.MILD and (severity in {"moderate", "severe"} or condition.is_a(vocabulary.KERATITIS)):
             grade = DrosdGrade.MODERATE
             reasons.append(f"{condition.code.label()}" + (f" recorded as {severity}" if severity else " (corneal involvement)"))

@@ -171,7 +171,7 @@ def _inadequate_response(
         for result in response.instruments
         if result.instrument in knowledge.response.failure_instruments
         and any(
-            (score.day - course.start).days >= 7 * trial_weeks and result.criterion.meets(score.value, result.baseline.value if result.baseline else None) is False
+            (score.day - course.start).days >= 7 * trial_weeks and result.meets(score) is False
             for score in result.on_drug
         )
     )
@@ -194,7 +194,7 @@ def _loss_of_response(response: ResponseAssessment, knowledge: Knowledge) -> tup
         and r.reached
         and r.latest is not None
         and r.latest.day > r.meeting[0].day
-        and r.criterion.meets(r.latest.value, r.baseline.value if r.baseline else None) is False
+        and r.meets(r.latest) is False
     )
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..knowledge import Knowledge, vocabulary
 from ..record.model import DraftOrder

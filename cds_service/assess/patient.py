@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
 
 from ..knowledge import Knowledge, vocabulary
 from ..record.model import ConditionEntry, PatientRecord
+
 
 @dataclass(frozen=True)
 class LabResult:

@@ -40,6 +40,10 @@ class InstrumentResponse:
     def latest(self) -> SeverityScore | None:
         return self.on_drug[-1] if self.on_drug else None
 
+    def meets(self, score: SeverityScore) -> bool | None:
+        """Whether `score` meets the criterion from this baseline; None when it cannot be judged."""
+        return self.criterion.meets(score.value, self.baseline.value if self.baseline else None)
+
     def change_from_baseline(self, score: SeverityScore) -> float | None:
         if self.baseline is None:
             return None

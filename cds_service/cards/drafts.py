@@ -7,8 +7,8 @@ from typing import Any
 
 from ..assess.findings import Finding
 from ..knowledge import BaselineTest, Knowledge, TherapyOption
-from ..record.model import DraftOrder
 from ..recommend.ranking import NextLinePlan
+from ..record.model import DraftOrder
 from .identity import CardContext
 from .model import Action, Suggestion
 

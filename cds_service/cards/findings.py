@@ -13,8 +13,8 @@ from ..assess.course import StopReasonKind
 from ..assess.findings import Assessment, Finding, FindingKind
 from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
-from ..record.model import DraftOrder
 from ..recommend.ranking import NextLinePlan, RankedOption
+from ..record.model import DraftOrder
 from .drafts import refs, switch_suggestions
 from .identity import CardContext
 from .model import Card
@@ -27,6 +27,11 @@ _OVERRIDE_KIND = {
     FindingKind.TRIAL_TOO_SHORT: OverrideKind.TRIAL,
 }
 _FAILURES = {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE}
+_SUMMARY = {  # cards.toml [summary] of the findings with one summary each
+    FindingKind.INADEQUATE_RESPONSE: "inadequate-response",
+    FindingKind.LOSS_OF_RESPONSE: "loss-of-response",
+    FindingKind.INTOLERANCE: "intolerance",
+}
 
 
 def weeks(count: int | float) -> str:
@@ -108,7 +113,7 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
     if kind is FindingKind.TRIAL_TOO_SHORT:
         name = "switch-too-early" if switch_drafted else "trial-too-short"
     elif kind is not FindingKind.OCULAR_SURFACE_DISEASE:
-        name = kind.value.removeprefix("dupilumab-")
+        name = _SUMMARY[kind]
     else:
         ocular = finding.ocular
         assert ocular is not None  # an ocular finding carries its grading
@@ -215,13 +220,16 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         began = condition.began
         week = (began - finding.course.start).days // 7 if began else None
         severity = f", recorded as {condition.severity.label().lower()}" if condition.severity else ""
-        lines.append(f"- Eye: {condition.code.label()} from {began.isoformat() if began else 'an unrecorded date'}"
-                     f"{f' (week {week} of dupilumab)' if week is not None else ''}{severity} ({condition.source}).")
+        lines.append(knowledge.cards.text(
+            "course", "eye_condition", condition=condition.code.label(), began=began.isoformat() if began else "an unrecorded date",
+            week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity, source=condition.source,
+        ))
     for flag in ocular.red_flags:
         lines.append(f"- **Red flag**: {flag.code.label()} ({flag.source}). {drosd.red_flags.text} [{drosd.red_flags.claim.status}]")
     if ocular.eye_treatments:
-        lines.append("- Eye treatment: " + "; ".join(
-            f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'} ({u.source})" for u in ocular.eye_treatments) + ".")
+        treatments = (f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'} ({u.source})"
+                      for u in ocular.eye_treatments)
+        lines.append("- Eye treatment: " + "; ".join(treatments) + ".")
     if ocular.steroid_weeks:
         lines.append(knowledge.cards.text("course", "steroid_weeks", weeks=f"{ocular.steroid_weeks:.0f}", steroid_weeks=drosd.steroid_drops.value))
     if ocular.grade_reasons:

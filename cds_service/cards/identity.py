@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -94,7 +95,7 @@ class IssuedCards:
             card = {**template, "uuid": _uuid_text(card_uuid)}
             if "suggestions" in card:
                 card["suggestions"] = [
-                    {**s, "uuid": context.suggestion_uuid(key, name, card_uuid)} for s, name in zip(card["suggestions"], suggestion_keys)
+                    {**s, "uuid": context.suggestion_uuid(key, name, card_uuid)} for s, name in zip(card["suggestions"], suggestion_keys, strict=True)
                 ]
             if "links" in card:
                 card["links"] = [_issued_link(link, context.hook_instance) for link in card["links"]]

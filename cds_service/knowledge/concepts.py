@@ -7,8 +7,9 @@ signal. Each match records how it was made, so the card can say so.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -23,6 +24,7 @@ class KnownCode:
     code: str
     status: str
     source: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,10 @@ class ConceptDefinition:
     codes: tuple[KnownCode, ...] = ()
     code_prefixes: tuple[KnownCode, ...] = ()
     ndc_products: tuple[tuple[str, str], ...] = ()  # (labeler padded to 5, product padded to 4)
+    ndc_claims: tuple[KnownCode, ...] = ()  # the same products as the file gives them, with status and source
     names: tuple[str, ...] = ()
+    case_sensitive: bool = False
+    exclude_names: tuple[str, ...] = ()
     qualified_names: tuple[QualifiedName, ...] = ()
     value_range: tuple[float, float] | None = None
     units: tuple[str, ...] = ()  # scores: units a score may carry
@@ -83,7 +88,7 @@ def build_concepts(
     def known(item: Mapping[str, Any], key: str) -> KnownCode:
         if item["system"] not in systems:
             raise ValueError(f"unknown system alias {item['system']!r}")
-        return KnownCode(systems[item["system"]], item[key], item["status"], item.get("source"))
+        return KnownCode(systems[item["system"]], item[key], item["status"], item.get("source"), item.get("note"))
 
     unknown_local = set(local_codes) - {k.upper() for k, e in entries.items() if e["kind"] == "score"}
     if unknown_local:
@@ -106,9 +111,13 @@ def build_concepts(
                 codes=tuple(codes),
                 code_prefixes=tuple(known(c, "prefix") for c in entry.get("code_prefixes", ())),
                 ndc_products=tuple((p["labeler"].zfill(5), p["product"].zfill(4)) for p in entry.get("ndc_products", ())),
+                ndc_claims=tuple(KnownCode(systems["ndc"], f"{p['labeler']}-{p['product']}", p["status"], p["source"], p.get("note"))
+                                 for p in entry.get("ndc_products", ())),
                 names=tuple(entry.get("names", ())),
+                case_sensitive=bool(entry.get("case_sensitive_names")),
+                exclude_names=tuple(exclude),
                 qualified_names=qualified,
-                value_range=tuple(entry["range"]) if "range" in entry else None,  # type: ignore[arg-type]
+                value_range=(float(entry["range"][0]), float(entry["range"][1])) if "range" in entry else None,
                 units=tuple(entry.get("units", ())),
                 canonical_unit=entry.get("canonical_unit"),
                 unit_factors=dict(entry.get("unit_factors", {})),
@@ -202,7 +211,7 @@ class ConceptMatcher:
                 continue
             for definition, known in self._by_code.get((c.system or "", c.code), ()):
                 add(definition, f"code {known.system}|{known.code} [{known.status}]")
-            for definition, known in self._any_system.get(c.code, ()):
+            for definition, _ in self._any_system.get(c.code, ()):
                 add(definition, f"local code {c.code}")
             for definition in candidates:
                 for prefix in definition.code_prefixes:
@@ -235,8 +244,9 @@ class ConceptMatcher:
                     return f"name '{hit.group(0)}' in \"{_clip(name)}\""
             for qualified in definition.qualified_names:
                 hit = qualified.pattern.search(name)
-                if hit and qualified.qualifiers.search(surrounding):
-                    return f"name '{hit.group(0)}' with '{qualified.qualifiers.search(surrounding).group(0)}' in \"{_clip(name)}\""
+                qualifier = qualified.qualifiers.search(surrounding) if hit else None
+                if hit and qualifier:
+                    return f"name '{hit.group(0)}' with '{qualifier.group(0)}' in \"{_clip(name)}\""
         return None
 
     def matches(self, concept: Concept, concept_id: str) -> ConceptMatch | None:

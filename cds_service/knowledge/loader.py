@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import jsonschema
 import referencing
@@ -152,7 +153,7 @@ def _schema_problems(file: str, data: dict[str, Any]) -> list[KnowledgeProblem]:
         error = _most_telling(error)
         path = list(error.absolute_path)
         message = error.message
-        named: list[str] = []
+        named: list[str | None] = []
         if error.validator == "required":
             named = re.findall(r"^'([^']+)' is a required property", message)
             message = "required key is missing"
@@ -163,7 +164,7 @@ def _schema_problems(file: str, data: dict[str, Any]) -> list[KnowledgeProblem]:
         elif error.validator == "dependentRequired":
             message = f"{message} (these keys go together)"
         for name in named or [None]:
-            entry, key = _locate(file, data, [*path, name] if name is not None else path)
+            entry, key = _locate(file, data, path if name is None else [*path, name])
             problems.append(KnowledgeProblem(f"{file}.toml", entry, key, message))
     return problems
 
@@ -204,7 +205,7 @@ class _Checker:
             self.problem(file, path, f"malformed placeholder ({error}); write {{{{ and }}}} for literal braces")
             return
         for name in sorted(used - allowed):
-            shown = ", ".join("{%s}" % a for a in sorted(allowed)) or "none"
+            shown = ", ".join(f"{{{a}}}" for a in sorted(allowed)) or "none"
             self.problem(file, path, f"unknown placeholder {{{name}}} (allowed here: {shown})")
 
     def check(self) -> list[KnowledgeProblem]:
@@ -253,15 +254,15 @@ class _Checker:
                     self.problem("safety", ["agent_sets", set_name, index], f"{member!r} names no option of therapies.toml")
         specs = predicates()
         for index, rule in enumerate(data["safety"]["rule"]):
-            path: list[Any] = ["rule", index]
+            where: list[Any] = ["rule", index]
             for position, agent in enumerate(rule["agents"]):
                 if agent not in options and agent not in agent_sets:
-                    self.problem("safety", [*path, "agents", position], f"{agent!r} names no option of therapies.toml and no agent set")
-            self.predicates("safety", [*path, "when"], rule["when"])
+                    self.problem("safety", [*where, "agents", position], f"{agent!r} names no option of therapies.toml and no agent set")
+            self.predicates("safety", [*where, "when"], rule["when"])
             facts = {fact for name in rule["when"] for fact in specs[name].facts}
-            self.template("safety", [*path, "reason"], rule["reason"], facts)
+            self.template("safety", [*where, "reason"], rule["reason"], facts)
             if "advice" in rule:
-                self.template("safety", [*path, "advice"], rule["advice"], facts)
+                self.template("safety", [*where, "advice"], rule["advice"], facts)
         self.template("safety", ["lab_lookback", "explain"], data["safety"]["lab_lookback"]["explain"], {"days"})
 
         for test_id, test in tests.items():
@@ -418,9 +419,11 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
     for instrument, entry in response_file["criterion"].items():
         rule = CriterionRule(entry["rule"])
         own = {CriterionRule.RELATIVE_REDUCTION: "percent", CriterionRule.ABSOLUTE_REDUCTION: "points", CriterionRule.AT_MOST: "value"}[rule]
-        criteria[instrument] = ResponseCriterion(instrument, rule, float(entry[own]), fill(entry["explain"], **{own: number_text(entry[own])}), _claim(entry))
+        explain = fill(entry["explain"], **{own: number_text(entry[own])})
+        criteria[instrument] = ResponseCriterion(instrument, rule, float(entry[own]), explain, _claim(entry))
     response = ResponseKnowledge(
         adequate_trial=adequate_trial,
+        adequate_trial_note=response_file["adequate_trial"].get("note"),
         criteria=criteria,
         failure_instruments=tuple(response_file["failure"]["instruments"]),
         failure_claim=_claim(response_file["failure"]),
@@ -441,7 +444,8 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             dose=entry["dose"],
             claim=_claim(entry),
             approvals={
-                region: Approval(ApprovalDecision(a["decision"]), _claim(a), a.get("min_age_years"), a.get("min_weight_kg"), a.get("since"), a.get("note"))
+                region: Approval(ApprovalDecision(a["decision"]), _claim(a), a.get("min_age_years"), a.get("min_weight_kg"),
+                                 a.get("since"), a.get("note"))
                 for region, a in entry["approval"].items()
             },
             order=OrderTemplate(

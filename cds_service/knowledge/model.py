@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .concepts import ConceptMatcher
 
@@ -141,6 +142,7 @@ class ResponseCriterion:
 @dataclass(frozen=True)
 class ResponseKnowledge:
     adequate_trial: Explained  # weeks
+    adequate_trial_note: str | None
     criteria: Mapping[str, ResponseCriterion]
     failure_instruments: tuple[str, ...]
     failure_claim: Claim

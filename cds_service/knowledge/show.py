@@ -7,8 +7,10 @@ each with its evidence status and sources.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from .concepts import ConceptDefinition, KnownCode
 from .loader import Predicate, predicates
 from .model import Claim, Knowledge, SafetyRule, TherapyOption, number_text
 
@@ -89,7 +91,9 @@ def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
 
 
 def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable[str]) -> list[str]:
-    lines = [f"### {option.label}", "", f"{option.drug_class}; rank group {option.group.label} ({option.group.rank}).", ""]
+    group = option.group
+    lines = [f"### {option.label}", "", f"{option.drug_class}; rank group {group.label} ({group.rank}) {_cite(knowledge, group.claim)}"
+             + (f"; {group.note}" if group.note else "") + ".", ""]
     lines.append(f"- Dose: {option.dose} {_cite(knowledge, option.claim)}")
     if option.evidence:
         lines.append(f"- Evidence after dupilumab: {option.evidence.text} {_cite(knowledge, option.evidence.claim)}")
@@ -131,8 +135,35 @@ def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable
 def _predicate_rows(specs: Mapping[str, Predicate]) -> list[str]:
     rows = ["| Predicate | Meaning, units and example | Facts a rule's text may use |", "|---|---|---|"]
     for spec in specs.values():
-        rows.append(f"| `{spec.name}` | {spec.description} | {', '.join('{%s}' % f for f in spec.facts)} |")
+        facts = ", ".join(f"{{{fact}}}" for fact in spec.facts)
+        rows.append(f"| `{spec.name}` | {spec.description} | {facts} |")
     return rows
+
+
+def _code_text(code: KnownCode, prefix: bool = False) -> str:
+    system = code.system.rstrip("/").rsplit("/", 1)[-1]  # rxnorm, atc, ndc, sct, icd-10-cm, loinc.org
+    text = f"{system} {code.code}{'*' if prefix else ''} [{code.status}; {code.source}]"
+    return text + (f" ({code.note})" if code.note else "")
+
+
+def _concept_line(definition: ConceptDefinition) -> str:
+    parts = [f"- `{definition.id}` ({definition.kind}{', ' + definition.group if definition.group else ''}): {definition.label}"]
+    codes = [_code_text(c) for c in definition.codes if c.status != "local"]
+    codes += [_code_text(c, prefix=True) for c in definition.code_prefixes]
+    codes += [_code_text(c) for c in definition.ndc_claims]
+    if codes:
+        parts.append("codes " + ", ".join(codes))
+    if definition.names:
+        parts.append("names " + ", ".join(definition.names) + (" (case-sensitive)" if definition.case_sensitive else ""))
+    if definition.qualified_names:
+        parts.append("names with a qualifier " + ", ".join(q.name for q in definition.qualified_names))
+    if definition.exclude_names:
+        parts.append("not with " + ", ".join(definition.exclude_names))
+    if definition.canonical_unit:
+        parts.append(f"values in {definition.canonical_unit}")
+    if definition.value_range:
+        parts.append(f"scale {definition.value_range[0]:g}-{definition.value_range[1]:g}")
+    return "; ".join(parts)
 
 
 def knowledge_worksheet(knowledge: Knowledge) -> str:
@@ -143,7 +174,8 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
 
     response = knowledge.response
     lines += ["## Findings and their criteria", "", "### Dupilumab response", ""]
-    lines.append(f"- Adequate trial: {response.adequate_trial.explain} {_cite(knowledge, response.adequate_trial.claim)}")
+    note = f" Note: {response.adequate_trial_note}" if response.adequate_trial_note else ""
+    lines.append(f"- Adequate trial: {response.adequate_trial.explain} {_cite(knowledge, response.adequate_trial.claim)}{note}")
     for criterion in response.criteria.values():
         lines.append(f"- Response on {criterion.instrument}: {criterion.explain} {_cite(knowledge, criterion.claim)}")
     lines.append(f"- Instruments that can show a failure on their own: {', '.join(response.failure_instruments)} "
@@ -172,8 +204,12 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     lines += ["", "## The condition language of rules", "",
               "A rule's `when` holds when every predicate in it holds (`lab` and `lab_result` may list several tests, all of "
               "which must hold). Defined in `schemas/safety.schema.json`:", "", *_predicate_rows(predicates())]
-    lines += ["", "## Sources", "", "| Id | Cited as | Title | Kind |", "|---|---|---|---|"]
+    lines += ["", "## Terminology", "", "How each concept is recognised: codes with their status and source (`*`: every code in that "
+              "block), then names (case-insensitive whole words unless marked; excluded words veto a match).", ""]
+    for definition in knowledge.concepts.definitions.values():
+        lines.append(_concept_line(definition))
+    lines += ["", "## Sources", "", "| Id | Cited as | Title | Kind | Note |", "|---|---|---|---|---|"]
     for source in knowledge.sources.values():
         title = f"[{source.title}]({source.url})" if source.url else source.title
-        lines.append(f"| `{source.id}` | {source.short} | {title} | {source.kind} |")
+        lines.append(f"| `{source.id}` | {source.short} | {title} | {source.kind} | {source.note or ''} |")
     return "\n".join(lines) + "\n"

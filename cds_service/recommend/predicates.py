@@ -7,8 +7,9 @@ rule's text may use them. Adding a predicate: its schema entry, its evaluator he
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..assess.patient import LabResult, PatientFactors
 from ..knowledge.model import number_text

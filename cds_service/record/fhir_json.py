@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
-from functools import lru_cache
-from typing import Any, Iterable
+from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..terminology import Concept, coding_from_json, concept_from_json
 
@@ -88,7 +90,7 @@ def warm_up() -> None:
         checked_resource({"resourceType": resource_type, "id": "warm-up"}, [])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model_class(resource_type: object):
     if not isinstance(resource_type, str) or not resource_type.isalpha():
         return None
@@ -100,7 +102,7 @@ def _model_class(resource_type: object):
         return None
 
 
-def _remove_bad_elements(data: dict[str, Any], errors: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def _remove_bad_elements(data: dict[str, Any], errors: list[ErrorDetails]) -> list[tuple[str, str]]:
     removed: list[tuple[str, str]] = []
     # Deepest paths first, and list items from the end, so earlier removals do not shift later paths.
     for error in sorted(errors, key=lambda e: [str(p).zfill(8) for p in e["loc"]], reverse=True):
@@ -118,7 +120,7 @@ def _remove_bad_elements(data: dict[str, Any], errors: list[dict[str, Any]]) -> 
     return removed
 
 
-def _is_missing(error: dict[str, Any]) -> bool:
+def _is_missing(error: ErrorDetails) -> bool:
     # pydantic says "missing"; fhir.resources' own required-field check says "model_field_validation.missing"
     return error["type"] == "missing" or error["type"].endswith(".missing")
 
@@ -190,9 +192,9 @@ def fhir_date(value: Any) -> tuple[date, str] | None:
     """
     if not isinstance(value, str):
         return None
-    day = _common_day(value)
-    if day is not None:
-        return day, "day"
+    common = _common_day(value)
+    if common is not None:
+        return common, "day"
     match = _DATE.match(value.strip())
     if not match:
         return None

@@ -9,9 +9,10 @@ the resources that fired it. A section whose data the client did not send
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ..terminology import Concept, ConceptMatch
 

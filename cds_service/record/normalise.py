@@ -9,7 +9,8 @@ or ignored along the way becomes a note, not an error.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..knowledge.concepts import ConceptMatcher
 from . import fhir_json as fj

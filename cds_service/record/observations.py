@@ -19,9 +19,10 @@ each other on every fixture and on synthetic records.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -183,9 +184,9 @@ class ObservationIndex:
             if top is None:
                 continue
             self._read_members(group, (top[2],))
-            entry = self._entries[top[2]]
-            if entry is not None:  # always, for a lab or vital that passed the candidate checks
-                offer(*top, entry)
+            latest = self._entries[top[2]]
+            if latest is not None:  # always, for a lab or vital that passed the candidate checks
+                offer(*top, latest)
         return {concept: found[3] for concept, found in best.items()}
 
     def _latest_read(self, group: _CodeGroup, today: date) -> list[tuple[int, ObservationEntry]]:

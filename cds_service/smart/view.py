@@ -17,8 +17,8 @@ from ..assess.findings import Assessment
 from ..assess.patient import conditions_in_group
 from ..assess.response import SeverityScore, severity_scores
 from ..knowledge import Knowledge, vocabulary
-from ..record.model import PatientRecord
 from ..recommend.ranking import NextLinePlan
+from ..record.model import PatientRecord
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # FHIR text is data: never raw HTML
 
@@ -147,7 +147,7 @@ def timeline_svg(record: PatientRecord, assessment: Assessment, series: list[Sco
     parts.append(_text(8, y + 18, "Dupilumab", font_size="13", font_weight="bold", fill=SCORE))
     if course is not None:
         x1, x2 = scale.x(max(course.start, start)), scale.x(course.end or today)
-        status = "ongoing" if course.ongoing else f"stopped {course.end.isoformat()}"  # type: ignore[union-attr]
+        status = "ongoing" if course.end is None else f"stopped {course.end.isoformat()}"
         reasons = "; ".join(r.text for r in course.stop_reasons)
         label = f"from {course.start.isoformat()}, {status}" + (f" ({reasons})" if reasons else "")
         parts.append(f'<rect x="{x1:.1f}" y="{y + 4}" width="{max(x2 - x1, 2):.1f}" height="22" rx="3" fill="{DRUG}" '
@@ -162,16 +162,21 @@ def timeline_svg(record: PatientRecord, assessment: Assessment, series: list[Sco
         height = 110
         values = [s.value for s in item.scores] + [v for v in (item.target, item.baseline.value if item.baseline else None) if v is not None]
         top = max(values) * 1.15 or 1
-        scale_y = lambda value: y + height - 10 - (height - 20) * value / top  # noqa: E731
+
+        def scale_y(value: float, y: int = y, height: int = height, top: float = top) -> float:
+            return y + height - 10 - (height - 20) * value / top
+
         parts.append(_text(8, y + 18, item.label, font_size="13", font_weight="bold", fill=SCORE))
         parts.append(f'<line x1="{LEFT}" y1="{y + height - 10}" x2="{WIDTH - RIGHT}" y2="{y + height - 10}" stroke="#d0d3d8"/>')
         if item.baseline is not None:
             by = scale_y(item.baseline.value)
-            parts.append(f'<line x1="{LEFT}" y1="{by:.1f}" x2="{WIDTH - RIGHT}" y2="{by:.1f}" stroke="{BASELINE}" stroke-dasharray="6 4" data-line="baseline"/>')
+            parts.append(f'<line x1="{LEFT}" y1="{by:.1f}" x2="{WIDTH - RIGHT}" y2="{by:.1f}" stroke="{BASELINE}" '
+                         'stroke-dasharray="6 4" data-line="baseline"/>')
             parts.append(_text(WIDTH - RIGHT - 4, by - 4, f"baseline {item.baseline.value:g}", font_size="11", fill=BASELINE, text_anchor="end"))
         if item.target is not None:
             ty = scale_y(item.target)
-            parts.append(f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" stroke="{TARGET}" stroke-width="2" stroke-dasharray="3 3" data-line="target"/>')
+            parts.append(f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" stroke="{TARGET}" stroke-width="2" '
+                         'stroke-dasharray="3 3" data-line="target"/>')
             parts.append(_text(WIDTH - RIGHT - 4, ty - 4, f"response target {item.target:g}", font_size="11", fill=TARGET, text_anchor="end"))
         visible = [s for s in item.scores if s.day >= start]
         if len(visible) > 1:
@@ -211,7 +216,8 @@ def timeline_svg(record: PatientRecord, assessment: Assessment, series: list[Sco
 
     height = y + 10
     body = "".join(parts).replace("HEIGHT", str(height - 5))
-    description = "Dupilumab exposure, severity scores with baseline and response target, and eye events over time. The tables below list the same data."
+    description = ("Dupilumab exposure, severity scores with baseline and response target, and eye events over time. "
+                   "The tables below list the same data.")
     return (f'<svg role="img" aria-labelledby="timeline-title timeline-desc" viewBox="0 0 {WIDTH} {height}" '
             f'width="100%" preserveAspectRatio="xMinYMin meet" font-family="system-ui, sans-serif">'
             f'<title id="timeline-title">Dupilumab course timeline</title><desc id="timeline-desc">{description}</desc>'
