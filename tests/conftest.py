@@ -9,6 +9,36 @@ from cds_service.settings import Settings
 
 DEFAULT_NOW = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
 
+# What a test needs beyond Python, as pytest markers (registered in pyproject.toml). A test using one of these
+# fixtures, directly or through another fixture, is marked here; a test that starts such a process itself is
+# marked where it is written. `pytest --fast` (the fast lane, `scripts/test --fast`) leaves out every test
+# carrying one of SLOW_LANE_MARKERS.
+MARKER_OF_FIXTURE = {
+    "fhir_server": "node",
+    "postgres_url": "postgres",
+    "own_postgres_url": "postgres",
+    "redis_prefix": "redis",
+}
+SLOW_LANE_MARKERS = ("server", "node", "postgres", "redis", "browser", "nginx", "compose")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the fast lane: leave out tests marked " + ", ".join(SLOW_LANE_MARKERS) + " (no servers, databases, Node, browser or nginx)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in sorted(MARKER_OF_FIXTURE.keys() & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(MARKER_OF_FIXTURE[fixture])
+    if config.getoption("fast"):
+        kept, left_out = [], []
+        for item in items:
+            (left_out if any(item.get_closest_marker(name) for name in SLOW_LANE_MARKERS) else kept).append(item)
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = kept
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:

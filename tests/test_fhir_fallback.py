@@ -4,7 +4,6 @@ loaded with every fixture scenario) and gives exactly the answer it gives with f
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import pytest
@@ -129,15 +128,15 @@ def test_an_order_hook_with_nothing_to_advise_reads_nothing(fhir_app, fhir_serve
     assert requests_seen(fhir_server) == []
 
 
-def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server):
+def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server, tmp_path):
     import subprocess
     import sys
 
-    from support import ROOT
+    from support import ROOT, child_env
 
     runs = [
         subprocess.run([sys.executable, "-m", "cds_service", "fixtures", "load", "--fhir-server", fhir_server, "--bearer", FHIR_TOKEN],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+                       cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env(tmp_path))
         for _ in range(2)
     ]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
@@ -149,20 +148,23 @@ def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server):
     assert len(found["entry"]) == len(SCENARIOS)  # loading twice did not duplicate anyone
 
 
-def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links():
-    """The developer path of the README: one command, a FHIR server with the fixtures, the service reading it."""
+@pytest.mark.server
+@pytest.mark.node
+def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links(tmp_path):
+    """The developer path of the README: one command, a FHIR server with the fixtures, the service reading it
+    (its database in tmp_path, not the developer's instance/)."""
     import re
     import signal
     import subprocess
     import sys
     from urllib.parse import parse_qs, urlsplit
 
-    from support import ROOT, free_port
+    from support import ROOT, child_env, free_port
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "dev", "--port", str(port), "--fhir-port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "CDS_FHIR_TIME_BUDGET_MS": ANSWER_TEST_FHIR_BUDGET_MS})
+                               env=child_env(tmp_path, CDS_FHIR_TIME_BUDGET_MS=ANSWER_TEST_FHIR_BUDGET_MS))
     try:
         lines = []
         for line in process.stdout:
