@@ -70,6 +70,23 @@ def client(app):
     return app.test_client()
 
 
+def _scenario_client(build):
+    from support import load_scenario
+
+    def open_scenario(name: str, **settings):
+        scenario = load_scenario(name)
+        return scenario, build(scenario.evaluate_at, **settings).test_client()
+
+    return open_scenario
+
+
+@pytest.fixture
+def scenario_client(make_app):
+    """`scenario, client = scenario_client(name, **settings)`: the fixture scenario `name` and a test client of an
+    app whose clock is the scenario's evaluate_at, with `settings` as make_app takes them (the app: client.application)."""
+    return _scenario_client(make_app)
+
+
 FHIR_TOKEN = "test-fhir-token-0b7e"  # the test FHIR server refuses any other bearer token
 # Tests that compare answers read from the test FHIR server get a generous time budget, so a slow machine
 # cannot turn them into 412s (the budget itself is tested with the fault server, tests/test_fhir_faults.py).
@@ -100,6 +117,12 @@ def fhir_app(make_app, fhir_server):
         return make_app(now, **{**settings, **overrides})
 
     return build
+
+
+@pytest.fixture
+def fhir_scenario_client(fhir_app):
+    """scenario_client with an app allowed to read the test FHIR server (fhir_app)."""
+    return _scenario_client(fhir_app)
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
