@@ -78,3 +78,17 @@ def test_every_process_a_test_starts_gets_an_environment_of_its_own():
 def test_the_fast_lane_leaves_out_every_registered_marker():
     registered = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]
     assert sorted(marker.split(":")[0] for marker in registered) == sorted(SLOW_LANE_MARKERS)
+
+
+def test_the_package_reaches_nothing_under_tests():
+    """cds_service runs without tests/ (the local FHIR server of `cds-service dev` is cds_service/devserver/)."""
+    import re
+
+    reaching = [f"{path.relative_to(ROOT)}:{number}"
+                for path in sorted((ROOT / "cds_service").rglob("*.py")) if "node_modules" not in path.parts
+                for number, line in enumerate(path.read_text().splitlines(), 1)
+                if re.search(r"""/\s*["']tests["']|["']tests/""", line)]
+    assert reaching == []
+    from cds_service.fixtures import FHIR_SERVER_DIR
+
+    assert (FHIR_SERVER_DIR / "server.mjs").exists() and ROOT / "tests" not in FHIR_SERVER_DIR.parents
