@@ -45,19 +45,24 @@ def settings(tmp_path) -> Settings:
     return Settings.from_env({"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/feedback.sqlite3", "CDS_AUTH": "off"})
 
 
-@pytest.fixture
-def make_app(settings):
-    """Build an app; `now` fixes the clock the assessment uses (scenarios are dated)."""
+def app_builder(database_url: str):
+    """Build an app on `database_url`; `now` fixes the clock the assessment uses (scenarios are dated)."""
 
     def build(now: datetime = DEFAULT_NOW, **overrides):
         """Authentication is off unless a test turns it on (tests/test_auth.py)."""
         app_settings = Settings.from_env(
-            {"CDS_DATABASE_URL": settings.database_url, "CDS_AUTH": "off", **{k: str(v) for k, v in overrides.items()}}
+            {"CDS_DATABASE_URL": database_url, "CDS_AUTH": "off", **{k: str(v) for k, v in overrides.items()}}
         )
         app = create_app(app_settings, clock=lambda: now)
         return app
 
     return build
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build an app on this test's database (app_builder)."""
+    return app_builder(settings.database_url)
 
 
 @pytest.fixture
@@ -70,7 +75,8 @@ def client(app):
     return app.test_client()
 
 
-def _scenario_client(build):
+def scenario_clients(build):
+    """scenario_client for apps made by `build` (make_app, fhir_app, app_builder(...))."""
     from support import load_scenario
 
     def open_scenario(name: str, **settings):
@@ -84,7 +90,7 @@ def _scenario_client(build):
 def scenario_client(make_app):
     """`scenario, client = scenario_client(name, **settings)`: the fixture scenario `name` and a test client of an
     app whose clock is the scenario's evaluate_at, with `settings` as make_app takes them (the app: client.application)."""
-    return _scenario_client(make_app)
+    return scenario_clients(make_app)
 
 
 FHIR_TOKEN = "test-fhir-token-0b7e"  # the test FHIR server refuses any other bearer token
@@ -122,7 +128,7 @@ def fhir_app(make_app, fhir_server):
 @pytest.fixture
 def fhir_scenario_client(fhir_app):
     """scenario_client with an app allowed to read the test FHIR server (fhir_app)."""
-    return _scenario_client(fhir_app)
+    return scenario_clients(fhir_app)
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

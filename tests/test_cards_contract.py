@@ -14,6 +14,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from jsonschema import Draft202012Validator
 
 from cds_service.cards.render import name_based_uuid
+from conftest import app_builder, scenario_clients
 from support import EXTERNAL, hook_request, load_json, scenario_names, service_url, walk
 
 RESPONSE_SCHEMA = Draft202012Validator(load_json(Path(__file__).parent / "schemas" / "cds-hooks-response.schema.json"))
@@ -29,9 +30,11 @@ def all_responses(scenario_client):
             yield f"{name}/{hook}", response.get_json()
 
 
-@pytest.fixture
-def responses(scenario_client):
-    found = dict(all_responses(scenario_client))
+@pytest.fixture(scope="module")
+def responses(tmp_path_factory):
+    """Every scenario's answer on every hook, computed once for this module's tests (they only read them)."""
+    database = tmp_path_factory.mktemp("contract") / "feedback.sqlite3"
+    found = dict(all_responses(scenario_clients(app_builder(f"sqlite:///{database}"))))
     assert sum(len(r["cards"]) for r in found.values()) >= 9, "the scenarios should produce cards to check"
     return found
 
