@@ -22,7 +22,9 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fhir_fixtures" / "scenarios"
-FHIR_SERVER_DIR = REPO / "tests" / "fhir_server"
+# The local FHIR server (Node: Medplum's engine behind a small adapter) of `cds-service dev`, the tests and the
+# benchmark. It sits beside this module in the source checkout and is not package data: installs leave it out.
+FHIR_SERVER_DIR = Path(__file__).resolve().parent / "devserver"
 SANDBOX = "https://sandbox.cds-hooks.org/"
 
 
@@ -91,6 +93,8 @@ def sandbox_url(fhir_base: str, discovery: str, patient_id: str) -> str:
 
 
 def ensure_fhir_server_packages() -> None:
+    if not (FHIR_SERVER_DIR / "server.mjs").exists():
+        raise FixtureError(f"the local FHIR server comes with the source checkout ({FHIR_SERVER_DIR} is missing)")
     if (FHIR_SERVER_DIR / "node_modules" / "@medplum" / "fhir-router").exists():
         return
     npm = shutil.which("npm")

@@ -1,4 +1,5 @@
-"""Small builders of FHIR resources for the pure-function tests of the clinical core."""
+"""Small builders of FHIR resources, and the one builder of patient records, for the pure-function tests
+of the clinical core."""
 
 from __future__ import annotations
 
@@ -53,11 +54,17 @@ def lab(lid, text, day, value=None, unit=None, result=None):
     return resource
 
 
-def record(*resources, birth="1980-01-01", gender="female", unavailable=None):
-    by_type: dict[str, list] = {"Patient": [{"resourceType": "Patient", "id": "p", "birthDate": birth, "gender": gender}]}
+def record(*resources, patient_id="p", birth="1980-01-01", gender="female", with_patient=True, unavailable=None, validate=False):
+    """The patient record the service builds from `resources` (sent in this order), for Patient/`patient_id`.
+    With `with_patient`, a Patient resource goes first: born `birth`, of `gender` (None: no gender element).
+    `unavailable`: sections a client could not send, with the reason; `validate`: check against the R4 models."""
+    by_type: dict[str, list] = {}
+    if with_patient:
+        patient = {"resourceType": "Patient", "id": patient_id, "birthDate": birth, **({"gender": gender} if gender is not None else {})}
+        by_type["Patient"] = [patient]
     for resource in resources:
         by_type.setdefault(resource["resourceType"], []).append(resource)
-    return build_patient_record("p", by_type, unavailable or {}, KNOWLEDGE.concepts)
+    return build_patient_record(patient_id, by_type, unavailable or {}, KNOWLEDGE.concepts, validate=validate)
 
 
 NON_RESPONSE = (AD, dupilumab(), easi("2025-01-06", 30), easi("2025-05-05", 25))

@@ -9,25 +9,60 @@ from cds_service.settings import Settings
 
 DEFAULT_NOW = datetime(2025, 9, 1, 12, 0, tzinfo=timezone.utc)
 
+# What a test needs beyond Python, as pytest markers (registered in pyproject.toml). A test using one of these
+# fixtures, directly or through another fixture, is marked here; a test that starts such a process itself is
+# marked where it is written. `pytest --fast` (the fast lane, `scripts/test --fast`) leaves out every test
+# carrying one of SLOW_LANE_MARKERS.
+MARKER_OF_FIXTURE = {
+    "fhir_server": "node",
+    "postgres_url": "postgres",
+    "own_postgres_url": "postgres",
+    "redis_prefix": "redis",
+}
+SLOW_LANE_MARKERS = ("server", "node", "postgres", "redis", "browser", "nginx", "compose")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fast", action="store_true",
+                     help="the fast lane: leave out tests marked " + ", ".join(SLOW_LANE_MARKERS) + " (no servers, databases, Node, browser or nginx)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in sorted(MARKER_OF_FIXTURE.keys() & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(MARKER_OF_FIXTURE[fixture])
+    if config.getoption("fast"):
+        kept, left_out = [], []
+        for item in items:
+            (left_out if any(item.get_closest_marker(name) for name in SLOW_LANE_MARKERS) else kept).append(item)
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = kept
+
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     return Settings.from_env({"CDS_DATABASE_URL": f"sqlite:///{tmp_path}/feedback.sqlite3", "CDS_AUTH": "off"})
 
 
-@pytest.fixture
-def make_app(settings):
-    """Build an app; `now` fixes the clock the assessment uses (scenarios are dated)."""
+def app_builder(database_url: str):
+    """Build an app on `database_url`; `now` fixes the clock the assessment uses (scenarios are dated)."""
 
     def build(now: datetime = DEFAULT_NOW, **overrides):
         """Authentication is off unless a test turns it on (tests/test_auth.py)."""
         app_settings = Settings.from_env(
-            {"CDS_DATABASE_URL": settings.database_url, "CDS_AUTH": "off", **{k: str(v) for k, v in overrides.items()}}
+            {"CDS_DATABASE_URL": database_url, "CDS_AUTH": "off", **{k: str(v) for k, v in overrides.items()}}
         )
         app = create_app(app_settings, clock=lambda: now)
         return app
 
     return build
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build an app on this test's database (app_builder)."""
+    return app_builder(settings.database_url)
 
 
 @pytest.fixture
@@ -38,6 +73,24 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def scenario_clients(build):
+    """scenario_client for apps made by `build` (make_app, fhir_app, app_builder(...))."""
+    from support import load_scenario
+
+    def open_scenario(name: str, **settings):
+        scenario = load_scenario(name)
+        return scenario, build(scenario.evaluate_at, **settings).test_client()
+
+    return open_scenario
+
+
+@pytest.fixture
+def scenario_client(make_app):
+    """`scenario, client = scenario_client(name, **settings)`: the fixture scenario `name` and a test client of an
+    app whose clock is the scenario's evaluate_at, with `settings` as make_app takes them (the app: client.application)."""
+    return scenario_clients(make_app)
 
 
 FHIR_TOKEN = "test-fhir-token-0b7e"  # the test FHIR server refuses any other bearer token
@@ -70,6 +123,12 @@ def fhir_app(make_app, fhir_server):
         return make_app(now, **{**settings, **overrides})
 
     return build
+
+
+@pytest.fixture
+def fhir_scenario_client(fhir_app):
+    """scenario_client with an app allowed to read the test FHIR server (fhir_app)."""
+    return scenario_clients(fhir_app)
 
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

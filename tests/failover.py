@@ -14,7 +14,6 @@ runs it and asserts on the figures; run directly, it prints them.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -31,7 +30,7 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from support import REQUESTS, ROOT, free_port, load_deploy_check, load_json, metric_samples, service_url, wait_until_up  # noqa: E402
+from support import REQUESTS, ROOT, child_env, free_port, load_deploy_check, load_json, metric_samples, service_url, wait_until_up  # noqa: E402
 from test_auth import ISSUER, Signer  # noqa: E402
 
 HOOK_PATH = service_url("patient-view")
@@ -108,10 +107,9 @@ class Stack:
         self.lb_port = free_port()
         self.base = f"http://127.0.0.1:{self.lb_port}"
         self.ports = [free_port(), free_port()]
-        self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
-                    "CDS_DATABASE_URL": database_url, "CDS_REDIS_URL": redis_url, "CDS_REDIS_PREFIX": redis_prefix,
-                    "CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_PUBLIC_BASE_URL": self.base,
-                    "CDS_SECRET_KEY": uuid.uuid4().hex, "CDS_LOG_LEVEL": "WARNING"}
+        self.env = child_env(folder, CDS_DATABASE_URL=database_url, CDS_REDIS_URL=redis_url, CDS_REDIS_PREFIX=redis_prefix,
+                             CDS_AUTH="required", CDS_TRUSTED_ISSUERS=f"@{issuers}", CDS_PUBLIC_BASE_URL=self.base,
+                             CDS_SECRET_KEY=uuid.uuid4().hex, CDS_LOG_LEVEL="WARNING")
         self.replicas: list[subprocess.Popen | None] = [None, None]
         self.nginx: subprocess.Popen | None = None
 
@@ -140,7 +138,7 @@ class Stack:
         server.write_text(text.replace("listen 8080;", f"listen 127.0.0.1:{self.lb_port};"))
         self.access_log = open(self.folder / "nginx-access.log", "wb")
         self.nginx = subprocess.Popen([_nginx(), "-p", str(prefix), "-c", str(config), "-g", "daemon off; error_log stderr;"],
-                                      stdout=self.access_log, stderr=open(self.folder / "nginx-error.log", "wb"))
+                                      env=child_env(self.folder), stdout=self.access_log, stderr=open(self.folder / "nginx-error.log", "wb"))
         wait_until_up(f"{self.base}/healthz/ready", self.nginx, require_ok=True)
 
     def stop(self) -> None:

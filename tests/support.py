@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -129,6 +130,15 @@ def walk(value: Any, path: str = "") -> Iterable[tuple[str, Any]]:
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from walk(item, f"{path}[{index}]")
+
+
+def child_env(folder: Path, **settings: str) -> dict[str, str]:
+    """The environment of a process a test starts: the caller's without any CDS_* setting, the database a file
+    in `folder` (a tmp_path, never instance/ nor a database the caller's environment names), then `settings`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
+    env["CDS_DATABASE_URL"] = f"sqlite:///{Path(folder) / 'child-process.sqlite3'}"
+    env.update(settings)
+    return env
 
 
 def free_port() -> int:

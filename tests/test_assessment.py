@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from cds_service.assess.findings import FindingKind, assess_patient
-from cds_service.knowledge import load_knowledge
 from cds_service.record.model import DataUnavailable
-from cds_service.record.normalise import build_patient_record
+from clinical import KNOWLEDGE, TODAY, record
 
-KNOWLEDGE = load_knowledge()
-TODAY = date(2025, 9, 1)
 AD = {"resourceType": "Condition", "id": "ad", "clinicalStatus": {"coding": [{"code": "active"}]},
       "code": {"coding": [{"system": "http://snomed.info/sct", "code": "24079001"}]}, "subject": {"reference": "Patient/p"}}
 
@@ -30,15 +25,8 @@ def easi(day, value, **extra):
             "valueQuantity": {"value": value}, **extra}
 
 
-def record(*resources, unavailable=None):
-    by_type: dict[str, list] = {"Patient": [{"resourceType": "Patient", "id": "p", "birthDate": "1980-01-01"}]}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-    return build_patient_record("p", by_type, unavailable or {}, KNOWLEDGE.concepts)
-
-
 def finding(*resources, today=TODAY):
-    return assess_patient(record(*resources), today, KNOWLEDGE).primary
+    return assess_patient(record(*resources, gender=None), today, KNOWLEDGE).primary
 
 
 def test_no_response_after_16_weeks_is_primary_non_response():
@@ -125,12 +113,12 @@ def test_dupilumab_through_a_referenced_medication_is_recognised():
 
 def test_without_an_ad_diagnosis_no_other_data_is_read():
     """The indication gate comes first: missing medication or score data does not matter then."""
-    no_ad = record(unavailable={"MedicationStatement": "not sent", "MedicationRequest": "not sent", "Observation": "not sent"})
+    no_ad = record(gender=None, unavailable={"MedicationStatement": "not sent", "MedicationRequest": "not sent", "Observation": "not sent"})
     assert assess_patient(no_ad, TODAY, KNOWLEDGE).primary is None
 
 
 def test_with_ad_missing_medication_data_is_reported_not_guessed():
-    with_ad = record(AD, unavailable={"MedicationStatement": "not sent"})
+    with_ad = record(AD, gender=None, unavailable={"MedicationStatement": "not sent"})
     with pytest.raises(DataUnavailable) as raised:
         assess_patient(with_ad, TODAY, KNOWLEDGE)
     assert raised.value.sections == {"MedicationStatement"}

@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 from cds_service.storage import open_store
-from support import ROOT, hook_request, load_scenario, service_url
+from support import ROOT, hook_request, service_url
 
 
-def test_every_hook_call_is_audited_without_tokens_or_free_text(make_app, settings):
-    scenario = load_scenario("inadequate-with-mild-drosd")
-    app = make_app(now=scenario.evaluate_at)
-    client = app.test_client()
+def test_every_hook_call_is_audited_without_tokens_or_free_text(scenario_client, settings):
+    scenario, client = scenario_client("inadequate-with-mild-drosd")
+    app = client.application
     body = hook_request(scenario)
     body["fhirAuthorization"] = {"access_token": "secret-token-123", "token_type": "Bearer"}
     cards = client.post(service_url("patient-view"), json=body).get_json()["cards"]
@@ -31,10 +30,9 @@ def test_every_hook_call_is_audited_without_tokens_or_free_text(make_app, settin
     assert cards[0]["detail"][:40].encode() not in raw  # no clinical text in the store
 
 
-def test_the_feedback_report_gives_rates_and_reasons_by_topic(make_app, settings):
-    scenario = load_scenario("inadequate-with-mild-drosd")
-    app = make_app(now=scenario.evaluate_at)
-    client = app.test_client()
+def test_the_feedback_report_gives_rates_and_reasons_by_topic(scenario_client, settings):
+    scenario, client = scenario_client("inadequate-with-mild-drosd")
+    app = client.application
     calls = [client.post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"] for _ in range(3)]
     inadequate = [cards[0] for cards in calls]
     ocular = [cards[1] for cards in calls]

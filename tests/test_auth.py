@@ -220,6 +220,7 @@ def test_the_workers_of_one_replica_share_the_replay_cache_without_redis(tmp_pat
     import sys
 
     from cds_service.trust.shared import WorkersState
+    from support import child_env
 
     path = str(tmp_path / "workers-state.sqlite3")
     first = WorkersState(path)
@@ -227,7 +228,8 @@ def test_the_workers_of_one_replica_share_the_replay_cache_without_redis(tmp_pat
 
     def claim_in_another_process(key: str) -> bool:
         code = "import sys; from cds_service.trust.shared import WorkersState; print(WorkersState(sys.argv[1]).add_if_absent(sys.argv[2], 60))"
-        return subprocess.run([sys.executable, "-c", code, path, key], capture_output=True, text=True, check=True).stdout.strip() == "True"
+        return subprocess.run([sys.executable, "-c", code, path, key], capture_output=True, text=True, check=True,
+                              env=child_env(tmp_path)).stdout.strip() == "True"
 
     assert not claim_in_another_process("jti:seen")
     assert claim_in_another_process("jti:new")

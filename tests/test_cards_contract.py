@@ -14,25 +14,27 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from jsonschema import Draft202012Validator
 
 from cds_service.cards.identity import name_based_uuid
-from support import EXTERNAL, hook_request, load_json, load_scenario, scenario_names, service_url, walk
+from conftest import app_builder, scenario_clients
+from support import EXTERNAL, hook_request, load_json, scenario_names, service_url, walk
 
 RESPONSE_SCHEMA = Draft202012Validator(load_json(Path(__file__).parent / "schemas" / "cds-hooks-response.schema.json"))
 HOOKS = ["patient-view", "order-select", "order-sign"]
 
 
-def all_responses(make_app):
+def all_responses(scenario_client):
     for name in scenario_names():
-        scenario = load_scenario(name)
-        client = make_app(now=scenario.evaluate_at).test_client()
+        scenario, client = scenario_client(name)
         for hook in HOOKS:
             response = client.post(service_url(hook), json=hook_request(scenario, hook))
             assert response.status_code == 200
             yield f"{name}/{hook}", response.get_json()
 
 
-@pytest.fixture
-def responses(make_app):
-    found = dict(all_responses(make_app))
+@pytest.fixture(scope="module")
+def responses(tmp_path_factory):
+    """Every scenario's answer on every hook, computed once for this module's tests (they only read them)."""
+    database = tmp_path_factory.mktemp("contract") / "feedback.sqlite3"
+    found = dict(all_responses(scenario_clients(app_builder(f"sqlite:///{database}"))))
     assert sum(len(r["cards"]) for r in found.values()) >= 9, "the scenarios should produce cards to check"
     return found
 

@@ -8,26 +8,30 @@ import sys
 
 import pytest
 
-from support import REQUESTS, ROOT, hook_request, load_json, load_scenario, unrelated_draft_order
+from support import REQUESTS, ROOT, child_env, hook_request, load_json, load_scenario, unrelated_draft_order
 
 CLI = [sys.executable, "-m", "cds_service"]
 
 
-def run(*args, stdin: bytes | None = None, env_extra=None):
-    import os
+@pytest.fixture
+def run(tmp_path):
+    """`run(*args, stdin=..., env_extra=...)`: the command in a process of its own, without the caller's CDS_* settings."""
 
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([*CLI, *args], input=stdin, capture_output=True, cwd=ROOT, env=env, timeout=60)
+    def run_cli(*args, stdin: bytes | None = None, env_extra=None):
+        env = child_env(tmp_path, **(env_extra or {}))
+        return subprocess.run([*CLI, *args], input=stdin, capture_output=True, cwd=ROOT, env=env, timeout=60)
+
+    return run_cli
 
 
-def test_evaluate_prints_the_card_for_a_fixture_request():
+def test_evaluate_prints_the_card_for_a_fixture_request(run):
     result = run("evaluate", str(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json"), "--now", "2025-09-01T12:00:00Z")
     assert result.returncode == 0, result.stderr.decode()
     (card,) = json.loads(result.stdout)["cards"]
     assert card["summary"].startswith("Dupilumab: no adequate response after 26 weeks")
 
 
-def test_evaluate_reads_stdin_and_explains_its_reasoning():
+def test_evaluate_reads_stdin_and_explains_its_reasoning(run):
     body = json.dumps(hook_request(load_scenario("dupilumab-for-asthma-only"))).encode()
     result = run("evaluate", "-", "--now", "2025-09-01T12:00:00Z", "--explain", stdin=body)
     assert result.returncode == 0
@@ -35,7 +39,7 @@ def test_evaluate_reads_stdin_and_explains_its_reasoning():
     assert "reasoning: no active atopic dermatitis diagnosis" in result.stderr.decode()
 
 
-def test_evaluate_explains_an_order_it_has_no_advice_on():
+def test_evaluate_explains_an_order_it_has_no_advice_on(run):
     scenario = load_scenario("ad-primary-nonresponse-adult")
     body = json.dumps(hook_request(scenario, "order-select", draft_orders=[unrelated_draft_order(scenario.patient_id)])).encode()
     result = run("evaluate", "-", "--now", "2025-09-01T12:00:00Z", "--explain", stdin=body)
@@ -44,7 +48,7 @@ def test_evaluate_explains_an_order_it_has_no_advice_on():
     assert "reasoning: no dupilumab order in focus" in result.stderr.decode()
 
 
-def test_evaluate_gives_the_same_answer_as_the_http_endpoint(client):
+def test_evaluate_gives_the_same_answer_as_the_http_endpoint(run, client):
     path = REQUESTS / "ad-primary-nonresponse-adult.order-select.json"
     body = load_json(path)
     result = run("evaluate", str(path), "--now", "2025-09-01T12:00:00Z", env_extra={"CDS_PUBLIC_BASE_URL": "http://localhost"})
@@ -60,7 +64,7 @@ def test_evaluate_gives_the_same_answer_as_the_http_endpoint(client):
         (json.dumps({"hook": "encounter-start"}).encode(), 2, "no service"),
     ],
 )
-def test_evaluate_reports_bad_requests_as_an_operation_outcome(stdin, code, text):
+def test_evaluate_reports_bad_requests_as_an_operation_outcome(run, stdin, code, text):
     result = run("evaluate", "-", stdin=stdin)
     assert result.returncode == code
     outcome = json.loads(result.stdout)
@@ -68,7 +72,7 @@ def test_evaluate_reports_bad_requests_as_an_operation_outcome(stdin, code, text
     assert text in result.stdout.decode()
 
 
-def test_evaluate_exits_3_when_required_data_is_missing():
+def test_evaluate_exits_3_when_required_data_is_missing(run):
     body = hook_request(load_scenario("ad-primary-nonresponse-adult"))
     del body["prefetch"]["Observation"]
     result = run("evaluate", "-", stdin=json.dumps(body).encode())
@@ -76,7 +80,7 @@ def test_evaluate_exits_3_when_required_data_is_missing():
     assert "prefetch key 'Observation' was not sent" in result.stdout.decode()
 
 
-def test_a_bad_setting_stops_the_command_with_a_clear_message():
+def test_a_bad_setting_stops_the_command_with_a_clear_message(run):
     result = run("evaluate", "-", stdin=b"{}", env_extra={"CDS_REGION": "Mars"})
     assert result.returncode == 64
     assert "CDS_REGION must be US or EU" in result.stderr.decode()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import ROOT, free_port, load_deploy_check, wait_until_up
+from support import ROOT, child_env, free_port, load_deploy_check, wait_until_up
 
 DEPLOY = ROOT / "deploy"
 
@@ -28,10 +28,13 @@ def routes_and_settings():
     return check._service_routes(), check._settings()
 
 
-def test_deploy_check_passes_with_every_tool_it_uses():
-    # CI installs nginx and docker-compose (scripts/setup), so their checks run rather than being skipped.
+@pytest.mark.nginx
+@pytest.mark.compose
+def test_deploy_check_passes_with_every_tool_it_uses(tmp_path):
+    # CI installs nginx and docker-compose (scripts/setup --node), so their checks run rather than being skipped.
     assert shutil.which("docker-compose") and (shutil.which("nginx") or Path("/usr/sbin/nginx").exists())
-    run = subprocess.run([sys.executable, str(DEPLOY / "check.py")], capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, str(DEPLOY / "check.py")], capture_output=True, text=True, timeout=120,
+                         env=child_env(tmp_path))
     assert run.returncode == 0, run.stderr
     assert "consistent" in run.stdout
 
@@ -71,6 +74,8 @@ def test_the_check_catches_manifests_kubernetes_would_reject(tmp_path, routes_an
     assert "extra.yaml: not listed in kustomization.yaml" in problems
 
 
+@pytest.mark.nginx
+@pytest.mark.compose
 def test_the_check_catches_a_broken_image_compose_file_or_nginx_config(tmp_path, routes_and_settings):
     dockerfile = tmp_path / "Dockerfile"
     text = (DEPLOY / "Dockerfile").read_text()
@@ -102,15 +107,17 @@ def _healthcheck_command() -> list[str]:
     return json.loads(re.search(r"^HEALTHCHECK .*?CMD (\[.*?\])$", text, re.MULTILINE | re.DOTALL).group(1))
 
 
+@pytest.mark.server
 def test_the_image_install_script_installs_a_service_that_serves_and_passes_its_health_check(tmp_path):
     """What `docker build` runs (deploy/install), then the image's CMD and HEALTHCHECK with its ENV."""
     venv = tmp_path / "opt-cds-service"
-    install = subprocess.run([str(DEPLOY / "install"), str(venv)], capture_output=True, text=True, timeout=600)
+    install = subprocess.run([str(DEPLOY / "install"), str(venv)], capture_output=True, text=True, timeout=600,
+                             env=child_env(tmp_path))
     assert install.returncode == 0, install.stdout + install.stderr
     assert "installed and checked" in install.stdout and str(venv) in install.stdout  # not the source checkout
 
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CDS_")}, **_dockerfile_env()}
+    env = child_env(tmp_path, **_dockerfile_env())
     env.update(PATH=f"{venv}/bin:{os.environ['PATH']}", CDS_PORT=str(port), CDS_AUTH="off",
                CDS_DATABASE_URL=f"sqlite:///{tmp_path}/store.sqlite3")  # /var/lib/cds-service is the image's volume
     command = re.search(r'^CMD (\[.*\])$', (DEPLOY / "Dockerfile").read_text(), re.MULTILINE).group(1)

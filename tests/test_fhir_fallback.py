@@ -4,7 +4,6 @@ loaded with every fixture scenario) and gives exactly the answer it gives with f
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 import pytest
@@ -39,9 +38,8 @@ def reset(base: str) -> None:
 
 @pytest.mark.parametrize("hook", ["patient-view", "order-sign"])
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_cards_are_the_same_with_full_partial_and_no_prefetch(fhir_app, fhir_server, name, hook):
-    scenario = load_scenario(name)
-    client = fhir_app(now=scenario.evaluate_at).test_client()
+def test_cards_are_the_same_with_full_partial_and_no_prefetch(fhir_scenario_client, fhir_server, name, hook):
+    scenario, client = fhir_scenario_client(name)
     full = hook_request(scenario, hook)
     expected = client.post(service_url(hook), json=full)
     assert expected.status_code == 200
@@ -56,9 +54,8 @@ def test_cards_are_the_same_with_full_partial_and_no_prefetch(fhir_app, fhir_ser
         assert response.get_json() == expected.get_json(), f"{label}: the cards differ from full prefetch"
 
 
-def test_present_keys_including_null_and_empty_are_not_fetched_again(fhir_app, fhir_server):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = fhir_app(now=scenario.evaluate_at).test_client()
+def test_present_keys_including_null_and_empty_are_not_fetched_again(fhir_scenario_client, fhir_server):
+    scenario, client = fhir_scenario_client("ad-primary-nonresponse-adult")
     body = authorised(hook_request(scenario), fhir_server)
     body["prefetch"]["MedicationDispense"] = None
     body["prefetch"]["MedicationAdministration"] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
@@ -69,9 +66,8 @@ def test_present_keys_including_null_and_empty_are_not_fetched_again(fhir_app, f
     assert paths == ["/Observation?patient=pnr-adult"]
 
 
-def test_the_access_token_goes_with_every_read_and_is_never_logged(fhir_app, fhir_server, caplog):
-    scenario = load_scenario("drosd-severe-persistent")
-    client = fhir_app(now=scenario.evaluate_at).test_client()
+def test_the_access_token_goes_with_every_read_and_is_never_logged(fhir_scenario_client, fhir_server, caplog):
+    scenario, client = fhir_scenario_client("drosd-severe-persistent")
     body = authorised(hook_request(scenario), fhir_server)
     del body["prefetch"]
     reset(fhir_server)
@@ -82,9 +78,8 @@ def test_the_access_token_goes_with_every_read_and_is_never_logged(fhir_app, fhi
     assert FHIR_TOKEN not in caplog.text
 
 
-def test_a_refused_token_is_a_412_naming_the_reason(fhir_app, fhir_server):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = fhir_app(now=scenario.evaluate_at).test_client()
+def test_a_refused_token_is_a_412_naming_the_reason(fhir_scenario_client, fhir_server):
+    scenario, client = fhir_scenario_client("ad-primary-nonresponse-adult")
     body = authorised(hook_request(scenario), fhir_server, token="wrong-token")
     del body["prefetch"]
     response = client.post(service_url("patient-view"), json=body)
@@ -93,9 +88,8 @@ def test_a_refused_token_is_a_412_naming_the_reason(fhir_app, fhir_server):
     assert "refused the access token (HTTP 401)" in text and "wrong-token" not in text
 
 
-def test_a_server_off_the_allowlist_is_never_called(make_app, fhir_server):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at, CDS_FHIR_ALLOW_HTTP="true", CDS_FHIR_ALLOWLIST="https://ehr.example.org/fhir").test_client()
+def test_a_server_off_the_allowlist_is_never_called(scenario_client, fhir_server):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult", CDS_FHIR_ALLOW_HTTP="true", CDS_FHIR_ALLOWLIST="https://ehr.example.org/fhir")
     body = authorised(hook_request(scenario), fhir_server)
     del body["prefetch"]
     reset(fhir_server)
@@ -105,9 +99,8 @@ def test_a_server_off_the_allowlist_is_never_called(make_app, fhir_server):
     assert requests_seen(fhir_server) == []
 
 
-def test_plain_http_is_refused_unless_allowed(make_app, fhir_server):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at, CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/fhir").test_client()
+def test_plain_http_is_refused_unless_allowed(scenario_client, fhir_server):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult", CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/fhir")
     body = authorised(hook_request(scenario), fhir_server)
     del body["prefetch"]
     reset(fhir_server)
@@ -117,9 +110,8 @@ def test_plain_http_is_refused_unless_allowed(make_app, fhir_server):
     assert requests_seen(fhir_server) == []
 
 
-def test_an_order_hook_with_nothing_to_advise_reads_nothing(fhir_app, fhir_server):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = fhir_app(now=scenario.evaluate_at).test_client()
+def test_an_order_hook_with_nothing_to_advise_reads_nothing(fhir_scenario_client, fhir_server):
+    scenario, client = fhir_scenario_client("ad-primary-nonresponse-adult")
     body = authorised(hook_request(scenario, "order-select", draft_orders=[{
         "resourceType": "MedicationRequest", "id": "rx", "status": "draft", "intent": "order",
         "medicationCodeableConcept": {"text": "amoxicillin 500 mg"}, "subject": {"reference": "Patient/pnr-adult"}}]), fhir_server)
@@ -129,15 +121,15 @@ def test_an_order_hook_with_nothing_to_advise_reads_nothing(fhir_app, fhir_serve
     assert requests_seen(fhir_server) == []
 
 
-def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server):
+def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server, tmp_path):
     import subprocess
     import sys
 
-    from support import ROOT
+    from support import ROOT, child_env
 
     runs = [
         subprocess.run([sys.executable, "-m", "cds_service", "fixtures", "load", "--fhir-server", fhir_server, "--bearer", FHIR_TOKEN],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+                       cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env(tmp_path))
         for _ in range(2)
     ]
     assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
@@ -149,20 +141,23 @@ def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server):
     assert len(found["entry"]) == len(SCENARIOS)  # loading twice did not duplicate anyone
 
 
-def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links():
-    """The developer path of the README: one command, a FHIR server with the fixtures, the service reading it."""
+@pytest.mark.server
+@pytest.mark.node
+def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links(tmp_path):
+    """The developer path of the README: one command, a FHIR server with the fixtures, the service reading it
+    (its database in tmp_path, not the developer's instance/)."""
     import re
     import signal
     import subprocess
     import sys
     from urllib.parse import parse_qs, urlsplit
 
-    from support import ROOT, free_port
+    from support import ROOT, child_env, free_port
 
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "dev", "--port", str(port), "--fhir-port", "0"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               env={**os.environ, "CDS_FHIR_TIME_BUDGET_MS": ANSWER_TEST_FHIR_BUDGET_MS})
+                               env=child_env(tmp_path, CDS_FHIR_TIME_BUDGET_MS=ANSWER_TEST_FHIR_BUDGET_MS))
     try:
         lines = []
         for line in process.stdout:

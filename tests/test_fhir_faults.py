@@ -22,16 +22,16 @@ def faults():
 
 
 @pytest.fixture
-def client(make_app):
-    app = make_app(
-        now=load_scenario(SCENARIO).evaluate_at,
+def client(scenario_client):
+    _, client = scenario_client(
+        SCENARIO,
         CDS_FHIR_ALLOWLIST="http://127.0.0.1:*/*/fhir",
         CDS_FHIR_ALLOW_HTTP="true",
         CDS_FHIR_TIME_BUDGET_MS=600,
         CDS_FHIR_MAX_PAGES=5,
         CDS_FHIR_MAX_RESPONSE_BYTES=1_000_000,
     )
-    return app.test_client()
+    return client
 
 
 def without_prefetch(base: str) -> dict:

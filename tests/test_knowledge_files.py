@@ -19,6 +19,7 @@ from cds_service.knowledge.show import describe_when, knowledge_worksheet
 from cds_service.recommend.predicates import PREDICATES, Situation, holds
 from cds_service.record.model import ConditionEntry
 from cds_service.terminology import Concept, ConceptMatch
+from support import child_env
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWLEDGE = load_knowledge()
@@ -133,9 +134,11 @@ def test_the_misspelt_threshold_that_once_fired_on_normal_counts_can_no_longer_l
         load_knowledge(folder=str(folder))
 
 
-def test_knowledge_check_on_the_command_line(knowledge_copy):
-    run = lambda *args: subprocess.run([sys.executable, "-m", "cds_service.cli", "knowledge", "check", *args],  # noqa: E731
-                                       capture_output=True, text=True, timeout=60)
+def test_knowledge_check_on_the_command_line(knowledge_copy, tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cds_service.cli", "knowledge", "check", *args],
+                              capture_output=True, text=True, timeout=60, env=child_env(tmp_path))
+
     ok = run()
     assert ok.returncode == 0 and ok.stdout == ""
     folder = knowledge_copy("safety.toml", 'any_of = ["vte"]', 'any_of = ["vtee"]')

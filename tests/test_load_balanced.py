@@ -8,7 +8,7 @@ import pytest
 from conftest import REDIS_URL
 from failover import run_failover
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.nginx]
 
 
 def test_a_replica_restarting_under_load_loses_no_call_no_feedback_and_admits_no_replay(own_postgres_url, redis_prefix, tmp_path):

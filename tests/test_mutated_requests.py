@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from support import hook_request, load_scenario, service_url
+from support import hook_request, service_url
 
 REPLACEMENTS = [None, "", [], {"unexpected": None}, -1, "2025-13-45"]
 
@@ -36,9 +36,8 @@ def replace_at(document, path, value):
     "scenario, hook",
     [("ad-primary-nonresponse-adult", "patient-view"), ("ad-primary-nonresponse-names-only", "order-select")],
 )
-def test_no_mutation_of_a_real_request_causes_a_server_error(make_app, scenario, hook):
-    loaded = load_scenario(scenario)
-    client = make_app(now=loaded.evaluate_at).test_client()
+def test_no_mutation_of_a_real_request_causes_a_server_error(scenario_client, scenario, hook):
+    loaded, client = scenario_client(scenario)
     base = hook_request(loaded, hook)
     statuses = {}
     for path in paths(base):

@@ -11,24 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.knowledge import load_knowledge
-from cds_service.record.normalise import build_patient_record
-from clinical import easi, lab
+from clinical import KNOWLEDGE, easi, lab, record
 from support import load_scenario, scenario_names
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic import TODAY, patient_record  # noqa: E402
 
-KNOWLEDGE = load_knowledge()
 SCORES = tuple(KNOWLEDGE.response.criteria)
 FINAL = {"final", "amended", "corrected"}
 
 
 def fresh(patient_id, resources):
-    by_type: dict[str, list] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-    return build_patient_record(patient_id, by_type, {}, KNOWLEDGE.concepts)
+    """A record nothing has been read from yet: the Observations alone, as sent."""
+    return record(*resources, patient_id=patient_id, with_patient=False)
 
 
 def latest_over_everything(record, today):

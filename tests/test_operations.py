@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 import requests
 
 from conftest import POSTGRES_ADMIN
-from support import REQUESTS, ROOT, free_port, hook_request, metric_samples, load_json, load_scenario, service_url, wait_until_up
+from support import REQUESTS, ROOT, child_env, free_port, hook_request, metric_samples, load_json, load_scenario, service_url, wait_until_up
 from test_auth import ISSUER, Signer, bearer
 
 
@@ -77,9 +76,9 @@ def served(tmp_path_factory):
     issuers = folder / "issuers.json"
     issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(signer.path)}]))
     port = free_port()
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{folder / 'store.sqlite3'}", "CDS_AUTH": "required",
-           "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_LOG_LEVEL": "INFO", "CDS_LOG_FORMAT": "json",
-           "CDS_METRICS_DIR": str(folder / "metrics")}
+    env = child_env(folder, CDS_DATABASE_URL=f"sqlite:///{folder / 'store.sqlite3'}", CDS_AUTH="required",
+                    CDS_TRUSTED_ISSUERS=f"@{issuers}", CDS_LOG_LEVEL="INFO", CDS_LOG_FORMAT="json",
+                    CDS_METRICS_DIR=str(folder / "metrics"))
     log = open(folder / "service.log", "wb")
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -95,6 +94,7 @@ def _value(samples, name: str, **labels) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+@pytest.mark.server
 def test_metrics_add_up_across_gunicorn_workers(served):
     base, signer, _, _ = served
     path = service_url("patient-view")
@@ -121,6 +121,7 @@ def test_metrics_add_up_across_gunicorn_workers(served):
     assert hits + misses == sent and misses <= 2  # the same chart every time: at most a first miss in each worker
 
 
+@pytest.mark.server
 def test_logs_are_json_lines_with_request_id_and_hook_instance_and_no_secrets(served):
     base, signer, process, log_path = served
     path = service_url("patient-view")
@@ -148,11 +149,12 @@ def test_logs_are_json_lines_with_request_id_and_hook_instance_and_no_secrets(se
     assert scenario.patient_id not in text
 
 
+@pytest.mark.server
 def test_workers_recycled_after_max_requests_keep_serving_and_counting(tmp_path):
     """gunicorn replaces a worker after CDS_MAX_REQUESTS; the others' metrics files and the replay cache stay."""
     port = free_port()
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}", "CDS_AUTH": "off",
-           "CDS_MAX_REQUESTS": "10", "CDS_LOG_LEVEL": "WARNING"}
+    env = child_env(tmp_path, CDS_DATABASE_URL=f"sqlite:///{tmp_path / 'store.sqlite3'}", CDS_AUTH="off",
+                    CDS_MAX_REQUESTS="10", CDS_LOG_LEVEL="WARNING")
     process = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

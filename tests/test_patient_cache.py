@@ -10,19 +10,32 @@ import uuid
 import pytest
 
 from support import (
-    draft_order, dupilumab_draft_order, hook_request, load_scenario, scenario_names, service_url, unrelated_draft_order,
+    draft_order, dupilumab_draft_order, hook_request, scenario_names, service_url, unrelated_draft_order,
 )
 
 
 @pytest.mark.parametrize("name", scenario_names())
-def test_repeated_calls_answer_exactly_as_without_the_cache(make_app, name):
-    scenario = load_scenario(name)
-    cached = make_app(now=scenario.evaluate_at)
-    uncached = make_app(now=scenario.evaluate_at, CDS_PATIENT_CACHE_RESOURCES=0).test_client()
+def test_repeated_calls_answer_exactly_as_without_the_cache(scenario_client, name):
+    scenario, cached = scenario_client(name)
+    _, uncached = scenario_client(name, CDS_PATIENT_CACHE_RESOURCES=0)
     for hook in ("patient-view", "order-select", "patient-view", "order-sign", "order-select"):
         body = hook_request(scenario, hook)
-        assert cached.test_client().post(service_url(hook), json=body).get_json() == uncached.post(service_url(hook), json=body).get_json()
-    assert cached.extensions["cds_service"].engine.patients.hits >= 3
+        assert cached.post(service_url(hook), json=body).get_json() == uncached.post(service_url(hook), json=body).get_json()
+    assert cached.application.extensions["cds_service"].engine.patients.hits >= 3
+
+
+@pytest.mark.parametrize("name", scenario_names())
+def test_a_next_line_order_after_the_chart_was_opened_answers_as_without_the_cache(scenario_client, name):
+    """patient-view keeps the assessment of a patient with no finding without the patient factors; the
+    order that drafts a next-line agent then needs them (its safety screen), so it must not read a partial entry."""
+    scenario, cached = scenario_client(name)
+    _, uncached = scenario_client(name, CDS_PATIENT_CACHE_RESOURCES=0)
+    view = hook_request(scenario, "patient-view")
+    cached.post(service_url("patient-view"), json=view)
+    order = draft_order(scenario.patient_id, "draft-upa", "upadacitinib 30 mg extended-release tablet")
+    for hook in ("order-select", "order-sign"):
+        body = {**hook_request(scenario, hook, draft_orders=[order]), "prefetch": view["prefetch"]}
+        assert cached.post(service_url(hook), json=body).get_json() == uncached.post(service_url(hook), json=body).get_json()
 
 
 def without_ids(cards):
@@ -30,12 +43,11 @@ def without_ids(cards):
     return [{k: v for k, v in c.items() if k not in {"uuid", "suggestions", "links"}} for c in cards]
 
 
-def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without_the_cache(make_app):
+def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without_the_cache(scenario_client):
     """Cards are rendered once per patient and orders in focus: the orders a call selects and their details
     change the answer; orders added beside them do not."""
-    scenario = load_scenario("azathioprine-order-without-tpmt")
-    cached = make_app(now=scenario.evaluate_at).test_client()
-    uncached = make_app(now=scenario.evaluate_at, CDS_PATIENT_CACHE_RESOURCES=0).test_client()
+    scenario, cached = scenario_client("azathioprine-order-without-tpmt")
+    _, uncached = scenario_client("azathioprine-order-without-tpmt", CDS_PATIENT_CACHE_RESOURCES=0)
     patient = scenario.patient_id
     dupilumab, cetirizine = dupilumab_draft_order(patient), unrelated_draft_order(patient)
     azathioprine = draft_order(patient, "draft-aza", "azathioprine 50 mg tablet")
@@ -60,9 +72,8 @@ def test_an_order_session_whose_draft_orders_change_answers_each_call_as_without
     assert len(answers[5]) > len(answers[3])
 
 
-def test_a_changed_resource_is_a_new_entry(make_app):
-    scenario = load_scenario("ad-dupilumab-responder")
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_a_changed_resource_is_a_new_entry(scenario_client):
+    scenario, client = scenario_client("ad-dupilumab-responder")
     body = hook_request(scenario)
     assert client.post(service_url("patient-view"), json=body).get_json() == {"cards": []}
     changed = copy.deepcopy(body)
@@ -71,13 +82,12 @@ def test_a_changed_resource_is_a_new_entry(make_app):
     assert len(client.post(service_url("patient-view"), json=changed).get_json()["cards"]) == 1
 
 
-def test_a_new_day_is_a_new_entry(make_app):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
+def test_a_new_day_is_a_new_entry(scenario_client):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult")
     days = iter([scenario.evaluate_at, scenario.evaluate_at.replace(month=10)])
-    app = make_app(now=scenario.evaluate_at)
+    app = client.application
     app.extensions["cds_service"] = app.extensions["cds_service"].__class__(
         **{**app.extensions["cds_service"].__dict__, "clock": lambda: next(days)})
-    client = app.test_client()
     body = hook_request(scenario)
     first = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]["summary"]
     second = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]["summary"]
@@ -85,11 +95,10 @@ def test_a_new_day_is_a_new_entry(make_app):
 
 
 @pytest.mark.parametrize("hook", ["patient-view", "order-select"])
-def test_each_call_gets_its_own_card_and_suggestion_ids_from_its_hook_instance(make_app, hook):
+def test_each_call_gets_its_own_card_and_suggestion_ids_from_its_hook_instance(scenario_client, hook):
     """Answers are rendered once per patient and orders in focus; the identifiers a clinician's feedback and
     the SMART app's appContext name still come from each call (and are the same for a retried call)."""
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at).test_client()
+    scenario, client = scenario_client("ad-primary-nonresponse-adult")
 
     def call(instance):
         body = {**hook_request(scenario, hook), "hookInstance": instance}

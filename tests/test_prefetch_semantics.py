@@ -20,8 +20,8 @@ def scenario():
 
 
 @pytest.fixture
-def post(make_app, scenario):
-    client = make_app(now=scenario.evaluate_at).test_client()
+def post(scenario_client, scenario):
+    _, client = scenario_client(scenario.name)
 
     def send(prefetch):
         return client.post(PATIENT_VIEW, json=hook_request(scenario, prefetch=prefetch))

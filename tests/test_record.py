@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-from cds_service.knowledge import load_knowledge
 from cds_service.record.fhir_json import checked_resource
-from cds_service.record.normalise import build_patient_record
-
-KNOWLEDGE = load_knowledge()
+from clinical import record as patient_record
 
 
-def build(resources, patient_id="p"):
-    by_type: dict[str, list] = {}
-    for resource in resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
-    return build_patient_record(patient_id, by_type, {}, KNOWLEDGE.concepts, validate=True)
+def build(resources):
+    """The record of `resources` alone (no Patient resource), with model validation on."""
+    return patient_record(*resources, with_patient=False, validate=True)
 
 
 def sandbox_request(**changes):
@@ -93,7 +88,7 @@ def test_entered_in_error_records_are_dropped_with_a_note():
 def test_without_model_validation_malformed_elements_are_still_tolerated():
     resource = sandbox_request(authoredOn={"not": "a date"}, status=["active"], dosageInstruction="daily",
                                dispenseRequest={"validityPeriod": "soon"}, statusReason=7)
-    record = build_patient_record("p", {"MedicationRequest": [resource]}, {}, KNOWLEDGE.concepts)
+    record = patient_record(resource, with_patient=False)
     (use,) = record.medications
     assert use.start is None and use.status is None
     assert any("start is not a FHIR date" in n for n in record.notes)

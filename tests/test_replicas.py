@@ -4,7 +4,6 @@ Uses the PostgreSQL and Redis servers that run locally on the development and CI
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import requests
 
 from cds_service.storage import open_store
 from conftest import REDIS_URL
-from support import EXTERNAL, ROOT, free_port, hook_request, load_json, load_scenario, service_url, wait_until_up
+from support import EXTERNAL, ROOT, child_env, free_port, hook_request, load_json, load_scenario, service_url, wait_until_up
 from test_auth import ISSUER, Signer
 
 PUBLIC = "https://cds.example.org"  # what the load balancer exposes; the tokens' audience
@@ -60,9 +59,9 @@ def replicas(tmp_path, postgres_url, redis_prefix):
     signer = Signer(tmp_path / "ehr-jwks.json")
     issuers = tmp_path / "issuers.json"
     issuers.write_text(json.dumps([{"iss": ISSUER, "jwks_file": str(signer.path)}]))
-    env = {**os.environ, "CDS_DATABASE_URL": postgres_url, "CDS_REDIS_URL": REDIS_URL, "CDS_REDIS_PREFIX": redis_prefix,
-           "CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": f"@{issuers}", "CDS_PUBLIC_BASE_URL": PUBLIC,
-           "CDS_LOG_LEVEL": "WARNING"}
+    env = child_env(tmp_path, CDS_DATABASE_URL=postgres_url, CDS_REDIS_URL=REDIS_URL, CDS_REDIS_PREFIX=redis_prefix,
+                    CDS_AUTH="required", CDS_TRUSTED_ISSUERS=f"@{issuers}", CDS_PUBLIC_BASE_URL=PUBLIC,
+                    CDS_LOG_LEVEL="WARNING")
     processes, bases = [], []
     for _ in range(2):
         port = free_port()
@@ -77,6 +76,7 @@ def replicas(tmp_path, postgres_url, redis_prefix):
         process.wait(timeout=30)
 
 
+@pytest.mark.server
 def test_a_token_replayed_to_the_other_replica_is_refused(replicas):
     signer, (first, second), _ = replicas
     path = service_url("patient-view")
@@ -88,6 +88,7 @@ def test_a_token_replayed_to_the_other_replica_is_refused(replicas):
     assert requests.post(first + path, json=body, headers=headers, timeout=10).status_code == 401
 
 
+@pytest.mark.server
 def test_feedback_sent_to_either_replica_lands_in_one_store(replicas):
     signer, (first, second), database = replicas
     path = service_url("order-sign") + "/feedback"

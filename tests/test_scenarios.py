@@ -75,9 +75,8 @@ ORDER_CASES = [
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_patient_view_answers_as_the_scenario_expects(make_app, name):
-    scenario = load_scenario(name)
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_patient_view_answers_as_the_scenario_expects(scenario_client, name):
+    scenario, client = scenario_client(name)
     response = client.post(service_url("patient-view"), json=hook_request(scenario))
     assert response.status_code == 200, response.get_json()
     check_cards(response.get_json()["cards"], scenario.expected["cards"])
@@ -85,9 +84,8 @@ def test_patient_view_answers_as_the_scenario_expects(make_app, name):
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered(make_app, name, hook):
-    scenario = load_scenario(name)
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered(scenario_client, name, hook):
+    scenario, client = scenario_client(name)
     response = client.post(service_url(hook), json=hook_request(scenario, hook))
     assert response.status_code == 200, response.get_json()
     cards = response.get_json()["cards"]
@@ -105,10 +103,9 @@ def test_order_hooks_give_the_same_finding_when_dupilumab_is_ordered(make_app, n
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
 @pytest.mark.parametrize("name, index", ORDER_CASES)
-def test_a_drafted_next_line_agent_gets_the_expected_safety_and_monitoring_cards(make_app, name, index, hook):
-    scenario = load_scenario(name)
+def test_a_drafted_next_line_agent_gets_the_expected_safety_and_monitoring_cards(scenario_client, name, index, hook):
+    scenario, client = scenario_client(name)
     case = scenario.expected["orders"][index]
-    client = make_app(now=scenario.evaluate_at).test_client()
     draft = draft_from(case["draft"], scenario.patient_id, index)
     response = client.post(service_url(hook), json=hook_request(scenario, hook, draft_orders=[draft]))
     assert response.status_code == 200, response.get_json()
@@ -116,18 +113,16 @@ def test_a_drafted_next_line_agent_gets_the_expected_safety_and_monitoring_cards
 
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])
-def test_order_hooks_stay_silent_for_unrelated_orders(make_app, hook):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_order_hooks_stay_silent_for_unrelated_orders(scenario_client, hook):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult")
     body = hook_request(scenario, hook, draft_orders=[unrelated_draft_order(scenario.patient_id)])
     response = client.post(service_url(hook), json=body)
     assert response.status_code == 200
     assert response.get_json() == {"cards": []}
 
 
-def test_order_select_advises_only_on_the_selected_order(make_app):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_order_select_advises_only_on_the_selected_order(scenario_client):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult")
     orders = [unrelated_draft_order(scenario.patient_id), dupilumab_draft_order(scenario.patient_id)]
     picked_other = hook_request(scenario, "order-select", draft_orders=orders, selections=["MedicationRequest/draft-cetirizine"])
     assert client.post(service_url("order-select"), json=picked_other).get_json() == {"cards": []}
@@ -147,9 +142,8 @@ def test_the_card_follows_the_clock_it_is_given(make_app):
     assert "after 78 weeks" in card["summary"]
 
 
-def test_the_same_hook_call_gives_the_same_card_ids_and_a_new_call_new_ones(make_app):
-    scenario = load_scenario("ad-primary-nonresponse-adult")
-    client = make_app(now=scenario.evaluate_at).test_client()
+def test_the_same_hook_call_gives_the_same_card_ids_and_a_new_call_new_ones(scenario_client):
+    scenario, client = scenario_client("ad-primary-nonresponse-adult")
     body = hook_request(scenario)
     first = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]
     again = client.post(service_url("patient-view"), json=body).get_json()["cards"][0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,7 +10,7 @@ import pytest
 import requests
 
 from cds_service.storage import open_store
-from support import EXTERNAL, REQUESTS, ROOT, free_port, load_json, wait_until_up
+from support import EXTERNAL, REQUESTS, ROOT, child_env, free_port, load_json, wait_until_up
 
 pytestmark = pytest.mark.server
 
@@ -20,7 +19,8 @@ pytestmark = pytest.mark.server
 def server(tmp_path_factory):
     port = free_port()
     database = tmp_path_factory.mktemp("served") / "feedback.sqlite3"
-    env = {**os.environ, "CDS_DATABASE_URL": f"sqlite:///{database}", "CDS_MAX_BODY_BYTES": "200000", "CDS_LOG_LEVEL": "WARNING", "CDS_AUTH": "off"}
+    env = child_env(database.parent, CDS_DATABASE_URL=f"sqlite:///{database}", CDS_MAX_BODY_BYTES="200000", CDS_LOG_LEVEL="WARNING",
+                    CDS_AUTH="off")
     process = subprocess.Popen(
         [sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -98,10 +98,11 @@ def test_the_server_stops_cleanly_on_sigterm_and_keeps_every_audit_record(server
     assert "Bearer" not in output and "access_token" not in output
 
 
-def test_the_readme_quick_start_serves_discovery_without_a_token():
-    """`./scripts/serve` is the README's first command: it must answer a newcomer's curl."""
+def test_the_readme_quick_start_serves_discovery_without_a_token(tmp_path):
+    """`./scripts/serve` is the README's first command: it must answer a newcomer's curl. On its defaults but
+    the database, which goes to tmp_path rather than the developer's instance/cds-service.sqlite3."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
+    env = child_env(tmp_path)
     process = subprocess.Popen([str(ROOT / "scripts" / "serve"), "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -18,16 +18,17 @@ from PIL import Image
 
 from conftest import ANSWER_TEST_FHIR_BUDGET_MS, FHIR_TOKEN
 from smart_auth_server import SmartAuthServer
-from support import ROOT, free_port, wait_until_up
+from support import ROOT, child_env, free_port, wait_until_up
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 CLIENT_ID = "test-client"
 SHOTS = Path(os.environ.get("CDS_TEST_SCREENSHOTS", "/tmp/cds-smart-screenshots"))
+pytestmark = [pytest.mark.server, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-def stack(fhir_server):
+def stack(fhir_server, tmp_path_factory):
     auth = SmartAuthServer(CLIENT_ID, FHIR_TOKEN, fhir_server)
     auth.launches["launch-adult"] = ("pnr-adult", json.dumps({"topic": "dupilumab-inadequate-response"}))
     auth.launches["launch-eyes"] = ("dsev", None)
@@ -35,10 +36,9 @@ def stack(fhir_server):
     requests.post(fhir_server.replace("/fhir", "/__smart-configuration"), data=json.dumps(auth.configuration()), timeout=5)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CDS_AUTH": "off", "CDS_FHIR_ALLOWLIST": fhir_server, "CDS_FHIR_ALLOW_HTTP": "true",
-           "CDS_PUBLIC_BASE_URL": base, "CDS_SMART_CLIENT_ID": CLIENT_ID, "CDS_SECRET_KEY": "test-secret",
-           "CDS_DATABASE_URL": f"sqlite:////tmp/cds-smart-{port}.sqlite3", "CDS_LOG_LEVEL": "INFO",
-           "CDS_FHIR_TIME_BUDGET_MS": ANSWER_TEST_FHIR_BUDGET_MS}
+    env = child_env(tmp_path_factory.mktemp("smart"), CDS_AUTH="off", CDS_FHIR_ALLOWLIST=fhir_server, CDS_FHIR_ALLOW_HTTP="true",
+                    CDS_PUBLIC_BASE_URL=base, CDS_SMART_CLIENT_ID=CLIENT_ID, CDS_SECRET_KEY="test-secret",
+                    CDS_LOG_LEVEL="INFO", CDS_FHIR_TIME_BUDGET_MS=ANSWER_TEST_FHIR_BUDGET_MS)
     service = subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     wait_until_up(f"{base}/healthz/live", service)

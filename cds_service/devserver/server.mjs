@@ -1,4 +1,4 @@
-// A real FHIR R4 server for the tests: Medplum's FHIR engine with its in-memory repository,
+// A real FHIR R4 server for the tests, `cds-service dev` and bench/: Medplum's FHIR engine with its in-memory repository,
 // behind a small HTTP adapter. Base URL: http://127.0.0.1:<port>/fhir
 //   node server.mjs [port]           prints {"port": N} on stdout once listening (0 = any free port)
 //   REQUIRE_TOKEN=abc node server.mjs  answers 401 to FHIR calls without "Authorization: Bearer abc"
