@@ -68,10 +68,15 @@ def evaluate_hook(
     `base_url` is where this service is reached (cards link to its SMART app there)."""
     knowledge = engine.knowledge
     today = now.date()
-    key = patient_key(request.prefetch, request.patient_id, today, engine.settings.validate_resources) if engine.patients.max_resources > 0 else None
+    caching = engine.patients.max_resources > 0
+    key = patient_key(request.prefetch, request.patient_id, today, engine.settings.validate_resources) if caching else None
     answers = engine.patients.get(key)
-    gathered = read_prefetch(request.prefetch, service.prefetch) if answers is None else None
-    medications = answers.medications if answers is not None else gathered.resources.get("Medication", []) if gathered else []
+    gathered: GatheredData | None = None
+    if answers is None:
+        gathered = read_prefetch(request.prefetch, service.prefetch)  # read and checked: a malformed one is a 400
+        medications = gathered.resources.get("Medication", [])
+    else:
+        medications = answers.medications
     context = request.context
     orders = read_draft_orders(
         request.patient_id, knowledge.concepts, {"Medication": medications}, context.get("draftOrders"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ..knowledge import Knowledge, vocabulary
+from ..knowledge.concepts import ConceptKind
 from ..record.model import MedicationKind, MedicationUse, PatientRecord
 
 
@@ -117,7 +118,7 @@ def _stop_reasons(uses: list[MedicationUse], knowledge: Knowledge) -> tuple[Stop
     found: list[StopReason] = []
     for use in uses:
         for concept in use.status_reasons:
-            for match in knowledge.concepts.match(concept, "stop-reason"):
+            for match in knowledge.concepts.match(concept, ConceptKind.STOP_REASON):
                 found.append(StopReason(STOP_REASON_KINDS[match.concept], concept.label(), use.source))
     return tuple(dict.fromkeys(found))
 

@@ -42,7 +42,7 @@ _PRIORITY = (
 
 @dataclass(frozen=True)
 class Confounder:
-    """Something to rule out before calling a failure (seed, S)."""
+    """Something to rule out before calling a failure (Dr.Oracle overview, S)."""
 
     what: str
     source: str

@@ -13,6 +13,7 @@ from ..assess.course import StopReasonKind
 from ..assess.findings import Assessment, Finding, FindingKind
 from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
+from ..knowledge.model import fill
 from ..recommend.ranking import NextLinePlan, RankedOption
 from ..record.model import DraftOrder
 from .drafts import refs, switch_suggestions
@@ -237,7 +238,8 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
     management = drosd.management[ocular.grade]
     if switching_anyway and management.keep_dupilumab:
         meanwhile = drosd.while_switching
-        lines += ["", f"**Management**: {meanwhile.text.format(treatment=management.treatment)} [{management.claim.status}]"]
+        text = fill(meanwhile.text, treatment=management.treatment, referral=drosd.referral.text)
+        lines += ["", f"**Management**: {text} [{management.claim.status}]"]
     else:
         lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
     if management.keep_dupilumab and ocular.stopped_for_eyes and not switching_anyway:

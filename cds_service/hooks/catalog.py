@@ -6,18 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-# Prefetch keys are named after the resource type they return (as many services do), and use only
-# CDS Hooks 2.0 tokens ({{context.patientId}}) and the recommended query subset.
-PREFETCH: Mapping[str, str] = {
-    "Patient": "Patient/{{context.patientId}}",
-    "Condition": "Condition?patient={{context.patientId}}",
-    "MedicationStatement": "MedicationStatement?patient={{context.patientId}}",
-    "MedicationRequest": "MedicationRequest?patient={{context.patientId}}",
-    "Observation": "Observation?patient={{context.patientId}}",
-    # Optional: used for the course and for dispensing gaps when sent; never a reason for 412.
-    "MedicationDispense": "MedicationDispense?patient={{context.patientId}}",
-    "MedicationAdministration": "MedicationAdministration?patient={{context.patientId}}",
-}
+from ..record.model import Section
+
+# Prefetch keys are named after the resource type they return (as many services do): the record's sections.
+PREFETCH: Mapping[str, str] = {section.value: section.query for section in Section}
 
 ORDER_HOOKS = frozenset({"order-select", "order-sign"})
 

@@ -6,6 +6,7 @@ signal. Each match records how it was made, so the card can say so.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,15 @@ import orjson
 from ..terminology import Concept, ConceptMatch, concept_from_json
 
 _CACHE_LIMIT = 20_000  # distinct codes seen; records repeat the same few hundred codes thousands of times
+
+
+class ConceptKind(enum.StrEnum):
+    DRUG = "drug"
+    CONDITION = "condition"
+    SCORE = "score"
+    LAB = "lab"
+    VITAL = "vital"
+    STOP_REASON = "stop-reason"
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class QualifiedName:
 @dataclass(frozen=True)
 class ConceptDefinition:
     id: str
-    kind: str  # drug | condition | score | lab | vital | stop-reason
+    kind: ConceptKind
     label: str
     group: str | None = None
     codes: tuple[KnownCode, ...] = ()
@@ -90,7 +100,7 @@ def build_concepts(
             raise ValueError(f"unknown system alias {item['system']!r}")
         return KnownCode(systems[item["system"]], item[key], item["status"], item.get("source"), item.get("note"))
 
-    unknown_local = set(local_codes) - {k.upper() for k, e in entries.items() if e["kind"] == "score"}
+    unknown_local = set(local_codes) - {k.upper() for k, e in entries.items() if e["kind"] == ConceptKind.SCORE}
     if unknown_local:
         raise ValueError(f"CDS_SCORE_CODES names unknown instruments {sorted(unknown_local)}")
     result = []
@@ -105,7 +115,7 @@ def build_concepts(
         result.append(
             ConceptDefinition(
                 id=concept_id,
-                kind=entry["kind"],
+                kind=ConceptKind(entry["kind"]),
                 label=entry["label"],
                 group=entry.get("group"),
                 codes=tuple(codes),

@@ -133,7 +133,8 @@ def _locate(file: str, data: Any, path: Iterable[Any]) -> tuple[str, str]:
     depth = 1 if file == "sources" or (path and path[0] not in _COLLECTIONS) else 2
     head, rest = path[:depth], path[depth:]
     if len(head) == 2 and isinstance(head[1], int):
-        item = data.get(head[0], [None])[head[1]] if isinstance(data.get(head[0]), list) else None
+        items = data.get(head[0])
+        item = items[head[1]] if isinstance(items, list) and head[1] < len(items) else None
         entry = f"{head[0]} {item['id']}" if isinstance(item, dict) and isinstance(item.get("id"), str) else f"{head[0]}[{head[1]}]"
     else:
         entry = ".".join(str(p) for p in head)
@@ -209,114 +210,125 @@ class _Checker:
             self.problem(file, path, f"unknown placeholder {{{name}}} (allowed here: {shown})")
 
     def check(self) -> list[KnowledgeProblem]:
-        data = self.data
-        concepts = data["concepts"]["concept"]
-        options = data["therapies"]["option"]
-        agent_sets = data["safety"]["agent_sets"]
-        tests = data["monitoring"]["test"]
-        criteria = data["response"]["criterion"]
+        self.sources()
+        self.concepts_named_in_code()
+        self.therapies()
+        self.safety()
+        self.monitoring()
+        self.response()
+        self.texts()
+        return self.problems
 
-        for file, path, ids in _cited_sources(data):
+    def sources(self) -> None:
+        for file, path, ids in _cited_sources(self.data):
             for index, source in enumerate(ids):
-                if source not in data["sources"]:
-                    self.problem(file, [*path, index] if len(ids) > 1 or path[-1] == "sources" else path,
-                                 f"unknown source {source!r} (not in sources.toml)")
+                if source not in self.data["sources"]:
+                    self.problem(file, [*path, index] if path[-1] == "sources" else path, f"unknown source {source!r} (not in sources.toml)")
 
-        def concept(file: str, path: list[Any], concept_id: str, kinds: set[str], what: str) -> dict[str, Any] | None:
-            found = concepts.get(concept_id)
-            if found is None:
-                self.problem(file, path, f"{concept_id!r} names no concept of concepts.toml")
-            elif found["kind"] not in kinds:
-                self.problem(file, path, f"{concept_id!r} is a concept of kind {found['kind']}, not {what}")
-                return None
-            return found
+    def concept(self, file: str, path: list[Any], concept_id: str, kinds: set[str]) -> None:
+        found = self.data["concepts"]["concept"].get(concept_id)
+        if found is None:
+            self.problem(file, path, f"{concept_id!r} names no concept of concepts.toml")
+        elif found["kind"] not in kinds:
+            self.problem(file, path, f"{concept_id!r} is a concept of kind {found['kind']}, not {' or '.join(sorted(kinds))}")
 
+    def concepts_named_in_code(self) -> None:
+        concepts = self.data["concepts"]["concept"]
         for concept_id, kind in CONCEPTS_NAMED_IN_CODE.items():
             if concept_id not in concepts:
                 self.problem("concepts", ["concept", concept_id], f"the service reads this concept (kind {kind}); it must be defined")
             elif concepts[concept_id]["kind"] != kind:
                 self.problem("concepts", ["concept", concept_id, "kind"], f"the service reads this concept as kind {kind}")
 
-        for option_id, option in options.items():
-            if option["rank_group"] not in data["therapies"]["rank_groups"]:
+    def therapies(self) -> None:
+        therapies = self.data["therapies"]
+        for option_id, option in therapies["option"].items():
+            if option["rank_group"] not in therapies["rank_groups"]:
                 self.problem("therapies", ["option", option_id, "rank_group"], f"{option['rank_group']!r} names no rank group of [rank_groups]")
             order = option.get("order")
-            if order and concepts.get(option_id, {}).get("kind") != "drug":
+            if order is None:
+                continue
+            if self.data["concepts"]["concept"].get(option_id, {}).get("kind") != "drug":
                 self.problem("therapies", ["option", option_id, "order"],
                              "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
-            if order:
-                self.template("therapies", ["option", option_id, "order", "instruction"], order["instruction"],
-                              {"dose_mg"} if "dose_mg" in order else set())
+            self.template("therapies", ["option", option_id, "order", "instruction"], order["instruction"],
+                          {"dose_mg"} if "dose_mg" in order else set())
 
-        for set_name, members in agent_sets.items():
+    def safety(self) -> None:
+        safety, options = self.data["safety"], self.data["therapies"]["option"]
+        for set_name, members in safety["agent_sets"].items():
             for index, member in enumerate(members):
                 if member not in options:
                     self.problem("safety", ["agent_sets", set_name, index], f"{member!r} names no option of therapies.toml")
         specs = predicates()
-        for index, rule in enumerate(data["safety"]["rule"]):
+        for index, rule in enumerate(safety["rule"]):
             where: list[Any] = ["rule", index]
             for position, agent in enumerate(rule["agents"]):
-                if agent not in options and agent not in agent_sets:
+                if agent not in options and agent not in safety["agent_sets"]:
                     self.problem("safety", [*where, "agents", position], f"{agent!r} names no option of therapies.toml and no agent set")
             self.predicates("safety", [*where, "when"], rule["when"])
             facts = {fact for name in rule["when"] for fact in specs[name].facts}
             self.template("safety", [*where, "reason"], rule["reason"], facts)
             if "advice" in rule:
                 self.template("safety", [*where, "advice"], rule["advice"], facts)
-        self.template("safety", ["lab_lookback", "explain"], data["safety"]["lab_lookback"]["explain"], {"days"})
+        self.template("safety", ["lab_lookback", "explain"], safety["lab_lookback"]["explain"], {"days"})
 
-        for test_id, test in tests.items():
+    def monitoring(self) -> None:
+        monitoring, options = self.data["monitoring"], self.data["therapies"]["option"]
+        for test_id, test in monitoring["test"].items():
             for index, lab in enumerate(test["satisfied_by"]):
-                concept("monitoring", ["test", test_id, "satisfied_by", index], lab, {"lab", "vital"}, "lab or vital")
+                self.concept("monitoring", ["test", test_id, "satisfied_by", index], lab, {"lab", "vital"})
             if "when" in test:
                 self.predicates("monitoring", ["test", test_id, "when"], test["when"])
-        for agent, entry in data["monitoring"]["agent"].items():
+        for agent, entry in monitoring["agent"].items():
             if agent not in options:
                 self.problem("monitoring", ["agent", agent], f"{agent!r} names no option of therapies.toml")
             for index, test_id in enumerate(entry["tests"]):
-                if test_id not in tests:
+                if test_id not in monitoring["test"]:
                     self.problem("monitoring", ["agent", agent, "tests", index], f"{test_id!r} names no test of [test]")
 
+    def response(self) -> None:
+        response = self.data["response"]
+        criteria = response["criterion"]
         for instrument, criterion in criteria.items():
-            concept("response", ["criterion", instrument], instrument, {"score"}, "score")
+            self.concept("response", ["criterion", instrument], instrument, {"score"})
             own = {"relative_reduction": "percent", "absolute_reduction": "points", "at_most": "value"}[criterion["rule"]]
             self.template("response", ["criterion", instrument, "explain"], criterion["explain"], {own})
-        for index, instrument in enumerate(data["response"]["failure"]["instruments"]):
+        for index, instrument in enumerate(response["failure"]["instruments"]):
             if instrument not in criteria:
                 self.problem("response", ["failure", "instruments", index], f"{instrument!r} names no criterion of [criterion]")
-        self.template("response", ["adequate_trial", "explain"], data["response"]["adequate_trial"]["explain"], {"weeks"})
-        self.template("response", ["adherence", "explain"], data["response"]["adherence"]["explain"], {"gap_days"})
-        self.template("response", ["loss_of_response", "explain"], data["response"]["loss_of_response"]["explain"], set())
+        self.template("response", ["adequate_trial", "explain"], response["adequate_trial"]["explain"], {"weeks"})
+        self.template("response", ["adherence", "explain"], response["adherence"]["explain"], {"gap_days"})
+        self.template("response", ["loss_of_response", "explain"], response["loss_of_response"]["explain"], set())
 
-        drosd = data["drosd"]
+    def texts(self) -> None:
+        """The placeholders of the texts of drosd.toml, advice.toml and cards.toml."""
+        drosd = self.data["drosd"]
         for name in ("steroid_drops", "persistent_severe"):
             self.template("drosd", ["grading", name, "explain"], drosd["grading"][name]["explain"], {"weeks"})
         for grade, entry in drosd["management"].items():
-            self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "steroid_weeks"})
-        self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment"})
-        for name in ("incidence", "red_flags", "pitfall"):
+            self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "referral", "steroid_weeks"})
+        self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment", "referral"})
+        for name in ("incidence", "referral", "red_flags", "pitfall"):
             self.template("drosd", [name, "text"], drosd[name]["text"], set())
-
-        for name, entry in data["advice"]["advice"].items():
+        for name, entry in self.data["advice"]["advice"].items():
             self.template("advice", ["advice", name, "text"], entry["text"], {"adequate_trial_weeks"})
         for section, names in card_placeholders().items():
             for name, allowed in names.items():
-                self.template("cards", [section, name], data["cards"][section][name], allowed)
-        return self.problems
+                self.template("cards", [section, name], self.data["cards"][section][name], allowed)
 
     def predicates(self, file: str, path: list[Any], when: Mapping[str, Any]) -> None:
+        """The concepts a `when` names, and the units its thresholds are written in."""
         concepts = self.data["concepts"]["concept"]
         for index, concept_id in enumerate(when.get("condition", {}).get("any_of", ())):
-            found = concepts.get(concept_id)
-            if found is None or found["kind"] != "condition":
-                self.problem(file, [*path, "condition", "any_of", index], f"{concept_id!r} names no concept of kind condition in concepts.toml")
+            self.concept(file, [*path, "condition", "any_of", index], concept_id, {"condition"})
         for name in ("lab", "lab_result"):
             items = when.get(name)
             for index, item in enumerate(items if isinstance(items, list) else [items] if items else []):
                 where = [*path, name, index] if isinstance(items, list) else [*path, name]
                 found = concepts.get(item["test"])
                 if found is None or found["kind"] not in {"lab", "vital"}:
-                    self.problem(file, [*where, "test"], f"{item['test']!r} names no concept of kind lab or vital in concepts.toml")
+                    self.concept(file, [*where, "test"], item["test"], {"lab", "vital"})
                 elif name == "lab" and found.get("canonical_unit") != item["unit"]:
                     self.problem(file, [*where, "unit"], f"{item['unit']!r} is not the unit {item['test']} results are read in "
                                  f"({found.get('canonical_unit') or 'none: its results carry no comparable value'})")
@@ -467,6 +479,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
     drosd_file = data["drosd"]
     grading = drosd_file["grading"]
     steroid_drops = _explained(grading["steroid_drops"], "weeks")
+    referral = _advice(drosd_file["referral"])
     drosd = DrosdKnowledge(
         steroid_drops=steroid_drops,
         persistent_severe=_explained(grading["persistent_severe"], "weeks"),
@@ -475,10 +488,11 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         management={
             DrosdGrade(grade): DrosdManagement(
                 bool(entry["keep_dupilumab"]), entry["treatment"],
-                fill(entry["text"], treatment=entry["treatment"], steroid_weeks=steroid_drops.value), _claim(entry))
+                fill(entry["text"], treatment=entry["treatment"], referral=referral.text, steroid_weeks=steroid_drops.value), _claim(entry))
             for grade, entry in drosd_file["management"].items()
         },
         while_switching=_advice(drosd_file["while_switching"]),
+        referral=referral,
         red_flags=_advice(drosd_file["red_flags"]),
         pitfall=_advice(drosd_file["pitfall"]),
         incidence=_advice(drosd_file["incidence"]),

@@ -169,7 +169,8 @@ class DrosdKnowledge:
     severity_words: Mapping[str, frozenset[str]]  # mild | moderate | severe -> codes and words (lower case)
     severity_claim: Claim
     management: Mapping[DrosdGrade, DrosdManagement]
-    while_switching: Advice  # its text still holds {treatment}
+    while_switching: Advice  # its text still holds {treatment} and {referral}
+    referral: Advice
     red_flags: Advice
     pitfall: Advice
     incidence: Advice

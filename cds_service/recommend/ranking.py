@@ -1,6 +1,6 @@
 """Rank the next-line options of the knowledge base for this patient (`rank_next_line_options`).
 
-Score = the option's rank group (JAK 1, other biologics 2, conventional 3, phototherapy 4; seed, S)
+Score = the option's rank group (knowledge/therapies.toml [rank_groups]: JAK inhibitors first; S)
 plus the rank penalties of its safety cautions (design); ties keep the knowledge file's order.
 An option that is contraindicated, or not approved for the patient's age, weight or region, is not
 offered. One whose eligibility cannot be checked (age or weight not recorded, approval not recorded)

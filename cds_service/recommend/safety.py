@@ -14,8 +14,9 @@ class SafetyFlag:
     rule: str
     effect: Effect
     rank_penalty: float
-    reason: str  # what was found, with the resource that shows it
+    reason: str  # what was found (a card's summary shows it)
     advice: str | None  # what to do about it
+    evidence: str  # the resource that fired the rule, when the reason does not name it
     claim: Claim
     dose_rule: bool  # the flag is about the drafted dose, not the agent
 
@@ -25,7 +26,9 @@ class SafetyFlag:
 
     @property
     def text(self) -> str:
-        return f"{self.reason}: {self.advice}" if self.advice else self.reason
+        """The reason, what to do, and the resource behind it: every flag names the resource that fired it."""
+        text = f"{self.reason}: {self.advice}" if self.advice else self.reason
+        return f"{text} ({self.evidence})" if self.evidence else text
 
 
 def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tuple[SafetyFlag, ...]:
@@ -36,8 +39,6 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
             continue
         values = {"source": "", **facts}
         reason = fill(rule.reason, **values)
-        if values["source"] and values["source"] not in reason:
-            reason += f" ({values['source']})"  # every flag names the resource that fired it
         flags.append(
             SafetyFlag(
                 rule=rule.id,
@@ -45,6 +46,7 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
                 rank_penalty=rule.rank_penalty,
                 reason=reason,
                 advice=fill(rule.advice, **values) if rule.advice else None,
+                evidence=values["source"] if values["source"] not in reason else "",
                 claim=rule.claim,
                 dose_rule="ordered_dose_above_mg" in rule.when,
             )

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ..terminology import Concept, coding_from_json, concept_from_json
+from .model import Section
 
 _MAX_REPAIR_ROUNDS = 4
 # Real resources nest about 10 deep; far deeper ones only serve to exhaust recursion in model validation.
@@ -81,7 +82,7 @@ def checked_resource(raw: dict[str, Any], notes: list[str]) -> dict[str, Any] | 
     return None
 
 
-READ_TYPES = ("Patient", "Condition", "MedicationStatement", "MedicationRequest", "Observation", "Medication")
+READ_TYPES = (*(s.value for s in Section if not s.optional), "Medication")
 
 
 def warm_up() -> None:

@@ -48,15 +48,28 @@ class Demographics:
 
 
 class Section(enum.StrEnum):
-    """The FHIR resource types the rules read, each a prefetch key of the same name."""
+    """The FHIR resource types the rules read: each is a prefetch key of the same name (hooks/catalog.py),
+    a scope of the SMART app and a query of the FHIR-server fallback."""
 
     PATIENT = "Patient"
     CONDITION = "Condition"
     MEDICATION_STATEMENT = "MedicationStatement"
     MEDICATION_REQUEST = "MedicationRequest"
+    OBSERVATION = "Observation"
     MEDICATION_DISPENSE = "MedicationDispense"
     MEDICATION_ADMINISTRATION = "MedicationAdministration"
-    OBSERVATION = "Observation"
+
+    @property
+    def optional(self) -> bool:
+        """Used when sent (the course, dispensing gaps); never a reason to read the FHIR server or answer 412."""
+        return self in {Section.MEDICATION_DISPENSE, Section.MEDICATION_ADMINISTRATION}
+
+    @property
+    def query(self) -> str:
+        """The prefetch template, in CDS Hooks 2.0 tokens and the recommended query subset."""
+        if self is Section.PATIENT:
+            return "Patient/{{context.patientId}}"
+        return f"{self.value}?patient={{{{context.patientId}}}}"
 
 
 class MedicationKind(enum.StrEnum):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..knowledge.concepts import ConceptMatcher
+from ..knowledge.concepts import ConceptKind, ConceptMatcher
 from . import fhir_json as fj
 from .model import (
     Concept,
@@ -196,7 +196,7 @@ class _Reader:
     # -- Condition -----------------------------------------------------------------------
 
     def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
-        found = self._relevant(raw, lambda r: self.matcher.match_element(r.get("code"), ("condition",)))
+        found = self._relevant(raw, lambda r: self.matcher.match_element(r.get("code"), (ConceptKind.CONDITION,)))
         if found is None:
             return None
         checked, code, matches = found
@@ -242,9 +242,9 @@ class _Reader:
 
     def _medication_match(self, resource: dict[str, Any]) -> tuple[Concept, Sequence[ConceptMatch]]:
         if "medicationCodeableConcept" in resource:  # the common case: matched once per distinct element
-            return self.matcher.match_element(resource["medicationCodeableConcept"], ("drug",), _medication_context(resource))
+            return self.matcher.match_element(resource["medicationCodeableConcept"], (ConceptKind.DRUG,), _medication_context(resource))
         concept = self._medication_concept(resource)
-        return concept, self._matches(concept, ("drug",), _medication_context(resource))
+        return concept, self._matches(concept, (ConceptKind.DRUG,), _medication_context(resource))
 
     def _medication_use(self, raw: dict[str, Any], kind: MedicationKind, fields: Callable[[dict[str, Any]], dict[str, Any]]) -> MedicationUse | None:
         found = self._relevant(raw, self._medication_match)
@@ -332,7 +332,7 @@ class _Reader:
         return ObservationIndex(
             raws,
             lambda code: self.matcher.match_element(code, OBSERVATION_KINDS),
-            frozenset(d.id for d in definitions.values() if d.kind == "score"),
+            frozenset(d.id for d in definitions.values() if d.kind is ConceptKind.SCORE),
             self.observation,
             lambda raw: self._other_patient(raw) is not None,
         )
@@ -351,7 +351,7 @@ class _Reader:
         value, unit = raw_value, raw_unit
         for match in matches:
             definition = self.matcher.definitions[match.concept]
-            if definition.kind == "score":
+            if definition.kind is ConceptKind.SCORE:
                 low, high = definition.value_range or (float("-inf"), float("inf"))
                 if raw_value is None or not low <= raw_value <= high or not definition.accepts_unit(raw_unit):
                     shown = "no numeric value" if raw_value is None else f"value {raw_value:g} {raw_unit or ''}".rstrip()
@@ -394,7 +394,7 @@ class _Reader:
             details: dict[str, Any] = {}
             if resource["resourceType"] in {"MedicationRequest", "MedicationStatement"}:
                 medication = self._medication_concept(resource)
-                matches = tuple(self._matches(medication, ("drug",), _medication_context(resource)))
+                matches = tuple(self._matches(medication, (ConceptKind.DRUG,), _medication_context(resource)))
                 dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage"))
                 details = {"dose_mg": dosage["dose_mg"], "dose_text": dosage["dose_text"]}
             yield DraftOrder(

@@ -26,11 +26,12 @@ from typing import Any
 
 import orjson
 
+from ..knowledge.concepts import ConceptKind
 from . import fhir_json as fj
 from .model import Concept, ConceptMatch, ObservationEntry
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})  # FHIR ObservationStatus values of a usable result
-OBSERVATION_KINDS = ("score", "lab", "vital")
+OBSERVATION_KINDS = (ConceptKind.SCORE, ConceptKind.LAB, ConceptKind.VITAL)
 
 # Reads one raw Observation already matched to (concept, matches): an entry or None, and the notes it made.
 ReadObservation = Callable[[dict[str, Any], Concept, tuple[ConceptMatch, ...], list[str]], "ObservationEntry | None"]

@@ -11,11 +11,10 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from ..record.model import Section
+
 # What the app reads: the same resources the CDS service's prefetch asks for.
-RESOURCES = (
-    "Patient", "Condition", "MedicationStatement", "MedicationRequest", "Observation",
-    "MedicationDispense", "MedicationAdministration",
-)
+RESOURCES = tuple(section.value for section in Section)
 _TIMEOUT = 5
 _MAX_BYTES = 1_000_000
 
