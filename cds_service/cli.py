@@ -27,7 +27,7 @@ from .hooks.validation import parse_hook_request
 from .pipeline import DataUnavailable, Engine, evaluate_hook
 from .settings import Settings, SettingsError
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE = 0, 1, 2, 3, 64
+EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3, 64, 78
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .logs import configure
 
     configure(settings.log_level, settings.log_format if args.command == "serve" else "text")
+    if args.command in {"serve", "evaluate"} and not _knowledge_loads(settings):
+        return EXIT_CONFIG
     if args.command == "serve":
         return _serve(settings, args)
     if args.command in {"fixtures", "dev"}:
@@ -86,6 +88,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "feedback":
         return _feedback_report(settings, args)
     return _evaluate(settings, args)
+
+
+def _knowledge_loads(settings: Settings) -> bool:
+    """Whether the knowledge base the service would use passes its checks; if not, each problem on a line."""
+    from .knowledge import KnowledgeError, load_knowledge
+
+    try:
+        load_knowledge(tuple(sorted(settings.score_codes.items())), folder=settings.knowledge_dir or None)
+    except KnowledgeError as error:
+        where = settings.knowledge_dir or "the packaged knowledge base"
+        print(f"cds-service: {where} fails its checks ({len(error.problems)} problems); the service does not start:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return False
+    return True
 
 
 def _knowledge(args: argparse.Namespace) -> int:

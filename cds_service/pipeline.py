@@ -50,7 +50,8 @@ class Engine:
     def from_settings(cls, settings: Settings) -> Engine:
         local_codes = tuple(sorted(settings.score_codes.items()))
         warm_up()
-        return cls(settings, load_knowledge(local_codes), FhirServerReader(settings), PatientCache(settings.patient_cache_resources))
+        knowledge = load_knowledge(local_codes, folder=settings.knowledge_dir or None)
+        return cls(settings, knowledge, FhirServerReader(settings), PatientCache(settings.patient_cache_resources))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "",
         "Local codes for AD severity scores, e.g. `EASI=http://hospital.example/codes|easi;IGA=|iga-ad`.",
     ),
+    "CDS_KNOWLEDGE_DIR": (
+        "",
+        "Folder of knowledge files to use instead of the packaged ones (check them first with `cds-service knowledge check "
+        "FOLDER`). Empty: the packaged knowledge base.",
+    ),
     "CDS_FHIR_ALLOWLIST": (
         "",
         "Comma-separated patterns (`*` wildcards) of FHIR server base URLs the service may read from when prefetch "
@@ -113,6 +118,7 @@ class Settings:
     override_reason_system: str
     source_label: str
     score_codes: Mapping[str, tuple[tuple[str, str], ...]]
+    knowledge_dir: str
     fhir_allowlist: tuple[str, ...]
     fhir_allow_http: bool
     fhir_time_budget_ms: int
@@ -159,6 +165,7 @@ class Settings:
             "override_reason_system": raw("CDS_OVERRIDE_REASON_SYSTEM"),
             "source_label": raw("CDS_SOURCE_LABEL"),
             "score_codes": parse_score_codes(raw("CDS_SCORE_CODES")),
+            "knowledge_dir": _folder(raw("CDS_KNOWLEDGE_DIR"), "CDS_KNOWLEDGE_DIR"),
             "fhir_allowlist": tuple(p.strip() for p in raw("CDS_FHIR_ALLOWLIST").split(",") if p.strip()),
             "fhir_allow_http": _flag(raw("CDS_FHIR_ALLOW_HTTP"), "CDS_FHIR_ALLOW_HTTP"),
             "fhir_time_budget_ms": _positive_int(raw("CDS_FHIR_TIME_BUDGET_MS"), "CDS_FHIR_TIME_BUDGET_MS"),
@@ -183,6 +190,12 @@ class Settings:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _folder(value: str, name: str) -> str:
+    if value and not os.path.isdir(value):
+        raise SettingsError(f"{name} {value!r} is not a folder; name a folder of knowledge files, or leave it empty")
+    return os.path.abspath(value) if value else ""
 
 
 def _positive_int(value: str, name: str) -> int:

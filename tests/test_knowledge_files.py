@@ -3,6 +3,7 @@ each problem, before the service starts; the reviewer's worksheet (docs/knowledg
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -245,3 +246,40 @@ def test_no_clinical_number_of_the_rules_is_written_in_the_card_code():
     assert not re.search(r"\b36500\b", code)
     assert not re.search(r"\b16 weeks\b", code)
     assert "12 <= " not in code and "<= 50" not in code
+
+
+# -- a deployment's own knowledge folder (CDS_KNOWLEDGE_DIR) ----------------------------------------
+
+
+def _cli(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "cds_service.cli", *args], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT, env=child_env(tmp_path, CDS_AUTH="off", **settings))
+
+
+def test_the_service_answers_from_the_knowledge_folder_it_is_given(knowledge_copy, tmp_path):
+    """An adequate trial of 30 weeks in the deployment's copy: the adult 26 weeks into dupilumab is not yet a failure."""
+    request = str(ROOT / "fhir_fixtures" / "requests" / "ad-primary-nonresponse-adult.patient-view.json")
+    packaged = _cli(tmp_path, "evaluate", request, "--now", "2025-09-01T12:00:00Z")
+    assert [c["source"]["topic"]["code"] for c in json_cards(packaged)] == ["dupilumab-inadequate-response"]
+    folder = knowledge_copy("response.toml", "weeks = 16", "weeks = 30")
+    edited = _cli(tmp_path, "evaluate", request, "--now", "2025-09-01T12:00:00Z", CDS_KNOWLEDGE_DIR=str(folder))
+    assert edited.returncode == 0 and json_cards(edited) == []
+
+
+def json_cards(result: subprocess.CompletedProcess[str]) -> list[dict]:
+    return json.loads(result.stdout)["cards"]
+
+
+@pytest.mark.server
+def test_the_service_does_not_start_on_a_broken_knowledge_folder(knowledge_copy, tmp_path):
+    folder = knowledge_copy("safety.toml", 'below = 1000, unit = "/uL"', 'belw = 1000, unit = "/uL"')
+    for command in (["serve", "--port", "1"], ["evaluate", str(ROOT / "fhir_fixtures" / "requests" / "ad-dupilumab-responder.patient-view.json")]):
+        result = _cli(tmp_path, *command, CDS_KNOWLEDGE_DIR=str(folder))
+        assert result.returncode == 78, result.stderr
+        assert "fails its checks" in result.stderr and "safety.toml: rule jak-neutrophils: when.lab.belw: unknown key" in result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_knowledge_folder_that_does_not_exist_is_a_settings_error(tmp_path):
+    result = _cli(tmp_path, "evaluate", "-", CDS_KNOWLEDGE_DIR=str(tmp_path / "nowhere"))
+    assert result.returncode == 64 and "CDS_KNOWLEDGE_DIR" in result.stderr and "Traceback" not in result.stderr
