@@ -121,6 +121,7 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
         values["grade"] = ocular.grade.value
         if ocular.red_flags:
             name = "ocular-red-flag"
+            values["red_flag_hours"] = knowledge.drosd.red_flag_hours
         elif ocular.needs_switch:
             name = "ocular-switch"
         elif switching_anyway:

@@ -251,8 +251,8 @@ class _Checker:
             if self.data["concepts"]["concept"].get(option_id, {}).get("kind") != "drug":
                 self.problem("therapies", ["option", option_id, "order"],
                              "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
-            self.template("therapies", ["option", option_id, "order", "instruction"], order["instruction"],
-                          {"dose_mg"} if "dose_mg" in order else set())
+            for key in ("text", "instruction"):
+                self.template("therapies", ["option", option_id, "order", key], order[key], {"dose_mg"} if "dose_mg" in order else set())
 
     def safety(self) -> None:
         safety, options = self.data["safety"], self.data["therapies"]["option"]
@@ -309,8 +309,9 @@ class _Checker:
         for grade, entry in drosd["management"].items():
             self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "referral", "steroid_weeks"})
         self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment", "referral"})
-        for name in ("incidence", "referral", "red_flags", "pitfall"):
+        for name in ("incidence", "referral", "pitfall"):
             self.template("drosd", [name, "text"], drosd[name]["text"], set())
+        self.template("drosd", ["red_flags", "text"], drosd["red_flags"]["text"], {"hours"})
         for name, entry in self.data["advice"]["advice"].items():
             self.template("advice", ["advice", name, "text"], entry["text"], {"adequate_trial_weeks"})
         for section, names in card_placeholders().items():
@@ -461,7 +462,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
                 for region, a in entry["approval"].items()
             },
             order=OrderTemplate(
-                text=order["text"],
+                text=fill(order["text"], dose_mg=number_text(order["dose_mg"])) if "dose_mg" in order else order["text"],
                 codings=_codings(order.get("codings", ()), systems),
                 dose_mg=order.get("dose_mg"),
                 frequency_per_day=order.get("frequency_per_day"),
@@ -493,7 +494,8 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         },
         while_switching=_advice(drosd_file["while_switching"]),
         referral=referral,
-        red_flags=_advice(drosd_file["red_flags"]),
+        red_flags=_advice(drosd_file["red_flags"], hours=drosd_file["red_flags"]["hours"]),
+        red_flag_hours=int(drosd_file["red_flags"]["hours"]),
         pitfall=_advice(drosd_file["pitfall"]),
         incidence=_advice(drosd_file["incidence"]),
     )

@@ -172,6 +172,7 @@ class DrosdKnowledge:
     while_switching: Advice  # its text still holds {treatment} and {referral}
     referral: Advice
     red_flags: Advice
+    red_flag_hours: int
     pitfall: Advice
     incidence: Advice
 
