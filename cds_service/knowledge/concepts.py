@@ -168,9 +168,6 @@ class ConceptMatcher:
                 target.append((definition, code))
         self._groups = {group: frozenset(ids) for group, ids in groups.items()}
 
-    def of_kind(self, kind: str) -> tuple[ConceptDefinition, ...]:
-        return tuple(d for d in self.definitions.values() if d.kind == kind)
-
     def in_group(self, group: str) -> frozenset[str]:
         """The ids of the concepts of a group ("eye", "confounder", ...)."""
         return self._groups.get(group, frozenset())

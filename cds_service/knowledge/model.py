@@ -119,10 +119,6 @@ class ResponseCriterion:
     explain: str
     claim: Claim
 
-    @property
-    def needs_baseline(self) -> bool:
-        return self.rule is not CriterionRule.AT_MOST
-
     def target(self, baseline: float | None) -> float | None:
         """The highest score that meets the criterion, given the baseline; None when it cannot be judged
         (a reduction without a baseline, or a relative reduction from a baseline of 0)."""
