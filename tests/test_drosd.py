@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from cds_service.assess.findings import FindingKind, assess_patient
 from clinical import AD, KNOWLEDGE, TODAY, condition, dupilumab, easi, medication, record
 
@@ -60,9 +62,34 @@ def test_severe_and_lasting_more_than_8_weeks_is_severe_and_persistent():
     assert result.grade == "severe-persistent"
 
 
-def test_red_flags_are_reported():
+def test_a_corneal_ulcer_is_sight_threatening_and_calls_for_a_switch():
+    """Corneal ulcer, scarring and loss of vision are sight-threatening (BAD/RCOphth 2024): never a mild or moderate grade."""
     result = ocular(*RESPONDING, condition("ulc", "Corneal ulcer", onset="2025-08-20", icd="H16.009"))
-    assert result.red_flags and result.grade == "moderate"
+    assert result.grade == "sight-threatening" and result.urgent and result.needs_switch
+    assert [c.source for c in result.sight_threats] == ["Condition/ulc"]
+
+
+def test_eye_pain_is_a_red_flag_that_keeps_the_grade_but_is_urgent():
+    result = ocular(*RESPONDING, condition("pain", "Eye pain", onset="2025-08-20"), condition("conj", "Conjunctivitis", onset="2025-08-01"))
+    assert result.red_flags and result.urgent and result.grade == "moderate" and not result.needs_switch
+
+
+@pytest.mark.parametrize("text, icd", [("Symblepharon, bilateral", "H11.233"), ("Scarring of conjunctiva", "H11.241"),
+                                       ("Perforated corneal ulcer", "H16.071"), ("Conj. adhesions", "H11.211"), ("x", "H53.131")])
+def test_sight_threatening_disease_is_recognised_by_icd_10_cm_block(text, icd):
+    result = ocular(*RESPONDING, condition("eye", text, onset="2025-08-20", icd=icd))
+    assert result.grade == "sight-threatening"
+
+
+def test_ocular_pain_coded_h57_1_is_a_red_flag_not_sight_threatening():
+    result = ocular(*RESPONDING, condition("pain", "x", onset="2025-08-20", icd="H57.11"), condition("conj", "Conjunctivitis", onset="2025-08-01"))
+    assert result.red_flags and not result.sight_threats and result.grade == "moderate"
+
+
+def test_a_sight_threatening_condition_that_has_resolved_is_not_urgent():
+    resolved = {**condition("sym", "Symblepharon", onset="2025-05-01", status="resolved"), "abatementDateTime": "2025-06-01"}
+    result = ocular(*RESPONDING, resolved)
+    assert result is None or not result.urgent
 
 
 def test_stopping_for_conjunctivitis_without_a_recorded_condition_is_still_drosd():

@@ -88,7 +88,7 @@ DEFECTS = [
     pytest.param("safety.toml", 'reason = "active tuberculosis ({source})"', 'reason = "active tuberculosis ({value})"',
                  "safety.toml: rule jak-active-tb: reason: unknown placeholder {value} (allowed here: {source})",
                  id="placeholder-of-another-predicate"),
-    pytest.param("cards.toml", 'is {trial_weeks} weeks"\nocular-red-flag', 'is {weeks_of_trial} weeks"\nocular-red-flag',
+    pytest.param("cards.toml", 'is {trial_weeks} weeks"\nocular-sight-threat', 'is {weeks_of_trial} weeks"\nocular-sight-threat',
                  "cards.toml: summary.switch-too-early: unknown placeholder {weeks_of_trial}", id="card-text-placeholder"),
     pytest.param("safety.toml", 'effect = "contraindicated"\nreason = "absolute neutrophil', 'effect = "contra-indicated"\nreason = "absolute neutrophil',
                  "safety.toml: rule jak-neutrophils: effect: 'contra-indicated' is not one of", id="unknown-effect"),
@@ -189,6 +189,7 @@ def _situation(**overrides) -> Situation:
     patient = PatientFactors(
         today=date(2025, 9, 1), age_years=overrides.pop("age", 40), gender=overrides.pop("gender", "female"), weight_kg=None,
         weight_source=None, conditions=overrides.pop("conditions", ()), labs=overrides.pop("labs", {}), source="Patient/p",
+        pregnancy=overrides.pop("pregnancy", ()),
     )
     return Situation(patient, 365, **overrides)
 
@@ -212,6 +213,8 @@ _EXAMPLES = {
                    _situation(labs=_lab("hbsag", None, result="negative"))),
     "finding": ("prior-eye-disease", _situation(prior_eye_disease=("Condition/eye",)), {"source": "Condition/eye"}, _situation(drosd=True)),
     "ordered_dose_above_mg": (15, _situation(ordered_dose_mg=30), {"dose": "30", "ordered_dose_above_mg": "15"}, _situation(ordered_dose_mg=15)),
+    "pregnant": (True, _situation(pregnancy=("pregnancy test (hCG) positive on 2025-08-18 (Observation/hcg)",)),
+                 {"source": "pregnancy test (hCG) positive on 2025-08-18 (Observation/hcg)"}, _situation()),
 }
 
 

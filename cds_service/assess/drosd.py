@@ -18,12 +18,18 @@ class OcularSurfaceDisease:
     grade_reasons: tuple[str, ...]
     steroid_weeks: float
     eye_treatments: tuple[MedicationUse, ...]
-    red_flags: tuple[ConditionEntry, ...]
+    red_flags: tuple[ConditionEntry, ...]  # urgent symptoms and signs (pain, photophobia, reduced vision)
     stopped_for_eyes: bool
+    sight_threats: tuple[ConditionEntry, ...] = ()  # sight-threatening disease: grade sight-threatening
 
     @property
     def needs_switch(self) -> bool:
-        return self.grade is DrosdGrade.SEVERE_PERSISTENT
+        return self.grade in {DrosdGrade.SEVERE_PERSISTENT, DrosdGrade.SIGHT_THREATENING}
+
+    @property
+    def urgent(self) -> bool:
+        """Sight-threatening disease or red flags: ophthalmology within hours, never "keep dupilumab"."""
+        return bool(self.sight_threats or self.red_flags)
 
 
 def prior_eye_disease(record: PatientRecord, course: DupilumabCourse, knowledge: Knowledge) -> tuple[ConditionEntry, ...]:
@@ -71,11 +77,11 @@ def assess_ocular_surface(
         c for c in conditions_in_group(record, knowledge, vocabulary.EYE) if c.began is not None and course.during(c.began, today)
     )
     stopped_for_eyes = bool(course.stopped_for(StopReasonKind.OCULAR))
-    red_flags = tuple(
-        c for c in conditions_in_group(record, knowledge, vocabulary.EYE_RED_FLAG)
-        if c.began is not None and course.during(c.began, today) and c.active
+    red_flags, sight_threats = (
+        tuple(c for c in conditions_in_group(record, knowledge, group) if c.began is not None and course.during(c.began, today) and c.active)
+        for group in (vocabulary.EYE_RED_FLAG, vocabulary.EYE_SIGHT_THREAT)
     )
-    if not after_start and not stopped_for_eyes and not red_flags:
+    if not after_start and not stopped_for_eyes and not red_flags and not sight_threats:
         return None
     ocular_drugs = knowledge.concepts.in_group(vocabulary.OCULAR_TREATMENT)
     eye_treatments = tuple(u for u in record.medications if u.is_any(ocular_drugs) and u.start and u.start > course.start)
@@ -103,6 +109,10 @@ def assess_ocular_surface(
         reasons.append("treated with ophthalmic corticosteroid drops")
     if red_flags and grade is DrosdGrade.MILD:
         grade = DrosdGrade.MODERATE
-    if not after_start and not red_flags:
+    if sight_threats:
+        grade = DrosdGrade.SIGHT_THREATENING
+        reasons.insert(0, "sight-threatening: " + ", ".join(f"{c.code.label()} ({c.source})" for c in sight_threats))
+    if not after_start and not red_flags and not sight_threats:
         reasons.append("graded from the stop reason alone: no eye condition is recorded")
-    return OcularSurfaceDisease(after_start, grade, tuple(reasons), steroid_weeks, eye_treatments, red_flags, stopped_for_eyes)
+    return OcularSurfaceDisease(after_start, grade, tuple(reasons), steroid_weeks, eye_treatments, red_flags, stopped_for_eyes,
+                                sight_threats)

@@ -72,7 +72,14 @@ class Finding:
             return bool(self.ocular and self.ocular.needs_switch)
         return self.kind in {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE, FindingKind.INTOLERANCE}
 
+    @property
+    def urgent(self) -> bool:
+        """Sight-threatening eye disease or eye red flags: this card comes first."""
+        return bool(self.kind is FindingKind.OCULAR_SURFACE_DISEASE and self.ocular and self.ocular.urgent)
+
     def _rank(self) -> int:
+        if self.urgent:
+            return -1
         if self.kind is FindingKind.OCULAR_SURFACE_DISEASE and not self.leads_to_switch:
             return _PRIORITY.index(FindingKind.INTOLERANCE) + 1
         return _PRIORITY.index(self.kind) + (1 if self.kind is FindingKind.TRIAL_TOO_SHORT else 0)

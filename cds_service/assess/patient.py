@@ -18,6 +18,7 @@ class LabResult:
     result: str | None  # qualitative: positive | negative | indeterminate
     day: date
     source: str
+    value_date: date | None = None  # results whose value is a date
 
 
 def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str) -> tuple[ConditionEntry, ...]:
@@ -29,7 +30,7 @@ def conditions_in_group(record: PatientRecord, knowledge: Knowledge, group: str)
 def latest_results(record: PatientRecord, today: date) -> dict[str, LabResult]:
     """The latest final result per lab or vital concept up to today (rules judge whether it is recent enough)."""
     return {
-        concept: LabResult(concept, o.value, o.unit, o.result, o.effective, o.source)  # type: ignore[arg-type]
+        concept: LabResult(concept, o.value, o.unit, o.result, o.effective, o.source, o.value_date)  # type: ignore[arg-type]
         for concept, o in record.latest_final_results(today).items()
     }
 
@@ -44,10 +45,29 @@ class PatientFactors:
     conditions: tuple[ConditionEntry, ...]
     labs: Mapping[str, LabResult]
     source: str | None
+    pregnancy: tuple[str, ...] = ()  # what shows a pregnancy now, each with its resource; empty: none recorded
 
     def conditions_of(self, concepts: tuple[str, ...] | list[str], state: str = "active") -> tuple[ConditionEntry, ...]:
         """Conditions denoting any of `concepts`: active ones (state "active") or any asserted one ("ever")."""
         return tuple(c for c in self.conditions if c.is_any(concepts) and (c.active if state == "active" else c.asserted))
+
+
+def pregnancy_evidence(conditions: tuple[ConditionEntry, ...], labs: Mapping[str, LabResult], today: date,
+                       knowledge: Knowledge) -> tuple[str, ...]:
+    """What shows a pregnancy now (knowledge.pregnancy): active pregnancy conditions, positive tests of the
+    window, and estimated delivery dates still ahead."""
+    rule = knowledge.pregnancy
+    found = [f"{c.code.label()} ({c.source})" for c in conditions if c.is_any(rule.conditions) and c.active]
+    label = knowledge.concepts.definitions
+    for test in rule.tests:
+        lab = labs.get(test)
+        if lab is not None and lab.result == "positive" and (today - lab.day).days <= rule.within_days:
+            found.append(f"{label[test].label} positive on {lab.day.isoformat()} ({lab.source})")
+    for due in rule.due_dates:
+        lab = labs.get(due)
+        if lab is not None and lab.value_date is not None and lab.value_date >= today:
+            found.append(f"{label[due].label} {lab.value_date.isoformat()} ({lab.source})")
+    return tuple(found)
 
 
 def age_on(birth_date: date, today: date) -> int:
@@ -62,6 +82,7 @@ def patient_factors(record: PatientRecord, today: date, knowledge: Knowledge) ->
     if weight and (today - weight.day) > timedelta(days=knowledge.lab_lookback_days):
         weight = None
     return PatientFactors(
+        pregnancy=pregnancy_evidence(record.conditions, labs, today, knowledge),
         today=today,
         age_years=age,
         gender=demographics.gender if demographics else None,

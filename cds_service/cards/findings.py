@@ -101,7 +101,11 @@ def finding_text(
         lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps)]
     lines += ["", *_advice_lines(finding, knowledge)]
     lines += ["", _rules_line(finding, plan, knowledge)]
-    return FindingText(summary, "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info", "\n".join(lines))
+    if finding.urgent:
+        indicator = "critical"
+    else:
+        indicator = "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info"
+    return FindingText(summary, indicator, "\n".join(lines))
 
 
 def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, switching_anyway: bool, knowledge: Knowledge) -> str:
@@ -119,9 +123,11 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
         ocular = finding.ocular
         assert ocular is not None  # an ocular finding carries its grading
         values["grade"] = ocular.grade.value
-        if ocular.red_flags:
+        values["red_flag_hours"] = knowledge.drosd.red_flag_hours
+        if ocular.sight_threats:
+            name = "ocular-sight-threat"
+        elif ocular.red_flags:
             name = "ocular-red-flag"
-            values["red_flag_hours"] = knowledge.drosd.red_flag_hours
         elif ocular.needs_switch:
             name = "ocular-switch"
         elif switching_anyway:
@@ -226,6 +232,9 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
             "course", "eye_condition", condition=condition.code.label(), began=began.isoformat() if began else "an unrecorded date",
             week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity, source=condition.source,
         ))
+    for threat in ocular.sight_threats:
+        lines.append(f"- **Sight-threatening**: {threat.code.label()} from {threat.began.isoformat() if threat.began else 'an unrecorded date'} "
+                     f"({threat.source}).")
     for flag in ocular.red_flags:
         lines.append(f"- **Red flag**: {flag.code.label()} ({flag.source}). {drosd.red_flags.text} [{drosd.red_flags.claim.status}]")
     if ocular.eye_treatments:
@@ -237,6 +246,10 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
     if ocular.grade_reasons:
         lines.append("- Graded " + ocular.grade.value + " because: " + "; ".join(ocular.grade_reasons) + ".")
     management = drosd.management[ocular.grade]
+    if ocular.red_flags and management.keep_dupilumab:  # urgent: never "keep dupilumab" or "refer in 2-4 weeks"
+        hold = drosd.red_flag_management
+        lines += ["", f"**Management**: {hold.text} [{hold.claim.status}]"]
+        return lines
     if switching_anyway and management.keep_dupilumab:
         meanwhile = drosd.while_switching
         text = fill(meanwhile.text, treatment=management.treatment, referral=drosd.referral.text)
@@ -308,7 +321,9 @@ def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledg
     if finding.gaps:
         parts.append(f"{response.adherence_gap.explain}: {knowledge.cite(response.adherence_gap.claim)}")
     if finding.ocular is not None and finding.kind is FindingKind.OCULAR_SURFACE_DISEASE:
-        parts.append(f"DROSD management: {knowledge.cite(knowledge.drosd.management[finding.ocular.grade].claim)}")
+        management = knowledge.drosd.management[finding.ocular.grade]
+        claim = knowledge.drosd.red_flag_management.claim if finding.ocular.red_flags and management.keep_dupilumab else management.claim
+        parts.append(f"DROSD management: {knowledge.cite(claim)}")
     if plan is not None and plan.offered:
         parts.append(f"ranking: {knowledge.cite(plan.offered[0].option.group.claim)}")
     return "Rules applied: " + "; ".join(parts) + "."

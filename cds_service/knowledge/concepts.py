@@ -62,7 +62,10 @@ class ConceptDefinition:
     units: tuple[str, ...] = ()  # scores: units a score may carry
     canonical_unit: str | None = None  # labs and vitals: values are converted to this unit
     unit_factors: Mapping[str, float] = field(default_factory=dict)
-    qualitative: bool = False
+    qualitative: bool = False  # read as positive | negative | indeterminate
+    dated: bool = False  # its value is a date
+    positive_answers: frozenset[str] = frozenset()  # codes and words (lower case) of a coded answer meaning positive
+    negative_answers: frozenset[str] = frozenset()
     _name_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
     _exclude_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
@@ -132,6 +135,9 @@ def build_concepts(
                 canonical_unit=entry.get("canonical_unit"),
                 unit_factors=dict(entry.get("unit_factors", {})),
                 qualitative=entry.get("result") == "qualitative",
+                dated=entry.get("result") == "date",
+                positive_answers=frozenset(a.lower() for a in entry.get("answers", {}).get("positive", ())),
+                negative_answers=frozenset(a.lower() for a in entry.get("answers", {}).get("negative", ())),
                 _name_pattern=_words(entry.get("names", ()), bool(entry.get("case_sensitive_names"))),
                 _exclude_pattern=re.compile("|".join(f"(?:{p})" for p in exclude), re.IGNORECASE) if exclude else None,
             )

@@ -43,6 +43,7 @@ from .model import (
     Knowledge,
     OrderTemplate,
     OverrideKind,
+    PregnancyEvidence,
     RankGroup,
     ResponseCriterion,
     ResponseKnowledge,
@@ -272,6 +273,16 @@ class _Checker:
             if "advice" in rule:
                 self.template("safety", [*where, "advice"], rule["advice"], facts)
         self.template("safety", ["lab_lookback", "explain"], safety["lab_lookback"]["explain"], {"days"})
+        pregnancy = safety["pregnancy"]
+        self.template("safety", ["pregnancy", "explain"], pregnancy["explain"], {"within_days"})
+        concepts = self.data["concepts"]["concept"]
+        for index, concept_id in enumerate(pregnancy["conditions"]):
+            self.concept("safety", ["pregnancy", "conditions", index], concept_id, {"condition"})
+        for key, result in (("tests", "qualitative"), ("due_dates", "date")):
+            for index, concept_id in enumerate(pregnancy[key]):
+                self.concept("safety", ["pregnancy", key, index], concept_id, {"lab"})
+                if concepts.get(concept_id, {}).get("kind") == "lab" and concepts[concept_id].get("result") != result:
+                    self.problem("safety", ["pregnancy", key, index], f"{concept_id!r} must be a lab concept with result = \"{result}\"")
 
     def monitoring(self) -> None:
         monitoring, options = self.data["monitoring"], self.data["therapies"]["option"]
@@ -307,11 +318,12 @@ class _Checker:
         for name in ("steroid_drops", "persistent_severe"):
             self.template("drosd", ["grading", name, "explain"], drosd["grading"][name]["explain"], {"weeks"})
         for grade, entry in drosd["management"].items():
-            self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "referral", "steroid_weeks"})
+            self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "referral", "steroid_weeks", "red_flag_hours"})
         self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment", "referral"})
         for name in ("incidence", "referral", "pitfall"):
             self.template("drosd", [name, "text"], drosd[name]["text"], set())
         self.template("drosd", ["red_flags", "text"], drosd["red_flags"]["text"], {"hours"})
+        self.template("drosd", ["red_flags", "management", "text"], drosd["red_flags"]["management"]["text"], {"hours"})
         for name, entry in self.data["advice"]["advice"].items():
             self.template("advice", ["advice", name, "text"], entry["text"], {"adequate_trial_weeks"})
         for section, names in card_placeholders().items():
@@ -481,6 +493,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
     grading = drosd_file["grading"]
     steroid_drops = _explained(grading["steroid_drops"], "weeks")
     referral = _advice(drosd_file["referral"])
+    red_flag_hours = int(drosd_file["red_flags"]["hours"])
     drosd = DrosdKnowledge(
         steroid_drops=steroid_drops,
         persistent_severe=_explained(grading["persistent_severe"], "weeks"),
@@ -489,13 +502,15 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         management={
             DrosdGrade(grade): DrosdManagement(
                 bool(entry["keep_dupilumab"]), entry["treatment"],
-                fill(entry["text"], treatment=entry["treatment"], referral=referral.text, steroid_weeks=steroid_drops.value), _claim(entry))
+                fill(entry["text"], treatment=entry["treatment"], referral=referral.text, steroid_weeks=steroid_drops.value,
+                     red_flag_hours=red_flag_hours), _claim(entry))
             for grade, entry in drosd_file["management"].items()
         },
         while_switching=_advice(drosd_file["while_switching"]),
         referral=referral,
-        red_flags=_advice(drosd_file["red_flags"], hours=drosd_file["red_flags"]["hours"]),
-        red_flag_hours=int(drosd_file["red_flags"]["hours"]),
+        red_flags=_advice(drosd_file["red_flags"], hours=red_flag_hours),
+        red_flag_hours=red_flag_hours,
+        red_flag_management=_advice(drosd_file["red_flags"]["management"], hours=red_flag_hours),
         pitfall=_advice(drosd_file["pitfall"]),
         incidence=_advice(drosd_file["incidence"]),
     )
@@ -517,6 +532,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         for entry in safety_file["rule"]
     )
 
+    pregnancy = safety_file["pregnancy"]
     monitoring_file = data["monitoring"]
     tests = {
         test_id: BaselineTest(
@@ -548,6 +564,11 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         drosd=drosd,
         safety_rules=rules,
         lab_lookback=_explained(safety_file["lab_lookback"], "days"),
+        pregnancy=PregnancyEvidence(
+            conditions=tuple(pregnancy["conditions"]), tests=tuple(pregnancy["tests"]), due_dates=tuple(pregnancy["due_dates"]),
+            within_days=int(pregnancy["within_days"]), explain=fill(pregnancy["explain"], within_days=pregnancy["within_days"]),
+            claim=_claim(pregnancy),
+        ),
         monitoring=monitoring,
         monitoring_windows=Advice(windows["explain"], _claim(windows)),
         baseline_tests=tests,

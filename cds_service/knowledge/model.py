@@ -44,6 +44,7 @@ class DrosdGrade(enum.StrEnum):
     MILD = "mild"
     MODERATE = "moderate"
     SEVERE_PERSISTENT = "severe-persistent"
+    SIGHT_THREATENING = "sight-threatening"
 
 
 class WarningKind(enum.StrEnum):
@@ -169,6 +170,7 @@ class DrosdKnowledge:
     referral: Advice
     red_flags: Advice
     red_flag_hours: int
+    red_flag_management: Advice  # in place of the grade's management when red flags are recorded
     pitfall: Advice
     incidence: Advice
 
@@ -188,6 +190,18 @@ class SafetyRule:
     @property
     def contraindicates(self) -> bool:
         return self.effect is Effect.CONTRAINDICATED
+
+
+@dataclass(frozen=True)
+class PregnancyEvidence:
+    """What shows a pregnancy (safety.toml [pregnancy])."""
+
+    conditions: tuple[str, ...]
+    tests: tuple[str, ...]
+    due_dates: tuple[str, ...]
+    within_days: int
+    explain: str
+    claim: Claim
 
 
 @dataclass(frozen=True)
@@ -291,6 +305,7 @@ class Knowledge:
     drosd: DrosdKnowledge
     safety_rules: tuple[SafetyRule, ...]
     lab_lookback: Explained  # days a laboratory result counts for the safety screen
+    pregnancy: PregnancyEvidence
     monitoring: Mapping[str, AgentMonitoring]
     monitoring_windows: Advice
     baseline_tests: Mapping[str, BaselineTest]

@@ -78,6 +78,8 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
         return f"{test} {' and '.join(bounds)} {value['unit']} ({window})"
     if name == "finding":
         return "dupilumab-related ocular surface disease" if value == "drosd" else "eye surface disease before dupilumab"
+    if name == "pregnant":
+        return "pregnant (a pregnancy condition, a positive pregnancy test or status, or a delivery date ahead)"
     if name == "ordered_dose_above_mg":
         return f"ordered dose above {value:g} mg"
     return f"{name} = {value}"  # a predicate without a phrase of its own yet: shown as written
@@ -199,6 +201,7 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
         lines.append(f"- `{key}`: {advice.text} {_cite(knowledge, advice.claim)}")
     lines += ["", "### Windows", ""]
     lines.append(f"- Safety screen: {knowledge.lab_lookback.explain} {_cite(knowledge, knowledge.lab_lookback.claim)}")
+    lines.append(f"- Pregnancy: {knowledge.pregnancy.explain} {_cite(knowledge, knowledge.pregnancy.claim)}")
     lines.append(f"- Baseline tests: {knowledge.monitoring_windows.text} {_cite(knowledge, knowledge.monitoring_windows.claim)}")
 
     lines += ["", "## The condition language of rules", "",

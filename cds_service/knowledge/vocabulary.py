@@ -19,6 +19,7 @@ STOP_INEFFICACY = "stop_inefficacy"
 # Concept groups the rules read.
 EYE = "eye"
 EYE_RED_FLAG = "eye-red-flag"
+EYE_SIGHT_THREAT = "eye-sight-threat"
 OCULAR_TREATMENT = "ocular"
 CONFOUNDER = "confounder"
 

@@ -105,6 +105,11 @@ def _finding(value: str, situation: Situation) -> Facts | None:
     return None
 
 
+def _pregnant(value: bool, situation: Situation) -> Facts | None:
+    evidence = situation.patient.pregnancy
+    return {"source": "; ".join(evidence[:2])} if value and evidence else None
+
+
 def _ordered_dose_above_mg(value: float, situation: Situation) -> Facts | None:
     dose = situation.ordered_dose_mg
     if dose is None or dose <= value:
@@ -121,6 +126,7 @@ PREDICATES: Mapping[str, Callable[[Any, Situation], Facts | None]] = {
     "lab_result": _lab_result,
     "finding": _finding,
     "ordered_dose_above_mg": _ordered_dose_above_mg,
+    "pregnant": _pregnant,
 }
 
 

@@ -170,6 +170,7 @@ class ObservationEntry(_Matched):
     value: float | None  # scores as recorded; labs and vitals in the concept's canonical unit
     unit: str | None  # the unit of `value`
     result: str | None = None  # qualitative tests: positive | negative | indeterminate
+    value_date: date | None = None  # observations whose value is a date (an estimated delivery date)
 
 
 @dataclass(frozen=True)

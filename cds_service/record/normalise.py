@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from ..knowledge.concepts import ConceptKind, ConceptMatcher
+from ..knowledge.concepts import ConceptDefinition, ConceptKind, ConceptMatcher
 from . import fhir_json as fj
 from .model import (
     Concept,
@@ -374,7 +374,9 @@ class _Reader:
             effective=self._date(raw, observation_effective(raw), "effective", notes),
             value=value,
             unit=unit,
-            result=_qualitative_result(raw) if any(self.matcher.definitions[m.concept].qualitative for m in kept) else None,
+            result=_qualitative_result(raw, [d for m in kept if (d := self.matcher.definitions[m.concept]).qualitative]),
+            value_date=self._date(raw, raw.get("valueDateTime"), "valueDateTime", notes)
+            if any(self.matcher.definitions[m.concept].dated for m in kept) else None,
         )
 
     # -- draft orders (order-select / order-sign context) ----------------------------------
@@ -481,8 +483,12 @@ _POSITIVE_TEXT = re.compile(r"\b(positive|detected|reactive)\b", re.IGNORECASE)
 _INDETERMINATE_TEXT = re.compile(r"\b(indeterminate|equivocal|borderline|inconclusive)\b", re.IGNORECASE)
 
 
-def _qualitative_result(resource: dict[str, Any]) -> str | None:
-    """positive | negative | indeterminate, from the interpretation codes or the value text."""
+def _qualitative_result(resource: dict[str, Any], definitions: Sequence[ConceptDefinition]) -> str | None:
+    """positive | negative | indeterminate of a qualitative test (`definitions`: the qualitative concepts it
+    matched; none: not qualitative), from the interpretation codes, a coded answer the concept lists, the
+    value text, or a quantity against its reference range."""
+    if not definitions:
+        return None
     codes = {c.code for i in fj.concepts(resource.get("interpretation")) for c in i.codings if c.code}
     if codes & _POSITIVE_CODES:
         return "positive"
@@ -490,7 +496,14 @@ def _qualitative_result(resource: dict[str, Any]) -> str | None:
         return "negative"
     if "IND" in codes:
         return "indeterminate"
-    texts = list(fj.concept(resource.get("valueCodeableConcept")).names())
+    answer = fj.concept(resource.get("valueCodeableConcept"))
+    said = {c.code.lower() for c in answer.codings if c.code} | {n.strip().lower() for n in answer.names()}
+    for definition in definitions:
+        if said & definition.negative_answers:  # "not pregnant" before "pregnant"
+            return "negative"
+        if said & definition.positive_answers:
+            return "positive"
+    texts = list(answer.names())
     if isinstance(resource.get("valueString"), str):
         texts.append(resource["valueString"])
     for text in texts:
@@ -500,4 +513,17 @@ def _qualitative_result(resource: dict[str, Any]) -> str | None:
             return "negative"
         if _POSITIVE_TEXT.search(text):
             return "positive"
-    return None
+    return _against_reference_range(resource)
+
+
+def _against_reference_range(resource: dict[str, Any]) -> str | None:
+    """A quantitative result of a qualitative test (quantitative hCG): positive above the upper limit of its
+    reference range in the same unit, negative at or below it; None without a comparable range."""
+    value, unit = _observation_value(resource)
+    ranges = _list(resource.get("referenceRange"))
+    high = _obj(_obj(ranges[0]).get("high")) if ranges else {}
+    limit = fj.number(high.get("value"))
+    high_unit = high.get("code") if isinstance(high.get("code"), str) else high.get("unit")
+    if value is None or limit is None or (unit and high_unit and unit != high_unit):
+        return None
+    return "positive" if value > limit else "negative"

@@ -87,7 +87,8 @@ def build_view(record: PatientRecord, assessment: Assessment, cards: list[dict[s
         parts.append(demographics.gender)
     series = score_series(record, assessment, knowledge)
     eye = [(c.began, c.code.label(), c.source) for c in conditions_in_group(record, knowledge, vocabulary.EYE)]
-    eye += [(c.began, c.code.label() + " (red flag)", c.source) for c in conditions_in_group(record, knowledge, vocabulary.EYE_RED_FLAG)]
+    for group in (vocabulary.EYE_RED_FLAG, vocabulary.EYE_SIGHT_THREAT):
+        eye += [(c.began, c.code.label() + " (red flag)", c.source) for c in conditions_in_group(record, knowledge, group)]
     eye_events = sorted(((d.isoformat(), what, source) for d, what, source in eye if d), key=lambda e: e[0])
     return CourseView(
         patient_label=", ".join(parts),
@@ -189,7 +190,7 @@ def timeline_svg(record: PatientRecord, assessment: Assessment, series: list[Sco
 
     # eye events and ocular treatments
     eye_conditions = conditions_in_group(record, knowledge, vocabulary.EYE)
-    red_flags = conditions_in_group(record, knowledge, vocabulary.EYE_RED_FLAG)
+    red_flags = tuple(c for group in (vocabulary.EYE_RED_FLAG, vocabulary.EYE_SIGHT_THREAT) for c in conditions_in_group(record, knowledge, group))
     steroids = [u for u in record.medications_ if u.is_a(vocabulary.OPHTHALMIC_CORTICOSTEROID) and u.start]
     if eye_conditions or red_flags or steroids:
         parts.append(_text(8, y + 18, "Eyes", font_size="13", font_weight="bold", fill=SCORE))
