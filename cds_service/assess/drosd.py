@@ -111,7 +111,7 @@ def assess_ocular_surface(
         grade = DrosdGrade.MODERATE
     if sight_threats:
         grade = DrosdGrade.SIGHT_THREATENING
-        reasons.insert(0, "sight-threatening: " + ", ".join(f"{c.code.label()} ({c.source})" for c in sight_threats))
+        reasons.insert(0, ", ".join(c.code.label() for c in sight_threats) + " (sight-threatening)")
     if not after_start and not red_flags and not sight_threats:
         reasons.append("graded from the stop reason alone: no eye condition is recorded")
     return OcularSurfaceDisease(after_start, grade, tuple(reasons), steroid_weeks, eye_treatments, red_flags, stopped_for_eyes,
