@@ -100,7 +100,7 @@ def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowled
     if not starts:
         return None
     start = min(starts)
-    reasons = _stop_reasons(uses, knowledge)
+    reasons = stop_reasons_of(uses, knowledge)
     ongoing = any(
         u.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and u.ongoing and (u.end is None or u.end > today) for u in uses
     )
@@ -114,7 +114,7 @@ def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowled
     return DupilumabCourse(start, max(known), False, tuple(uses), reasons)
 
 
-def _stop_reasons(uses: list[MedicationUse], knowledge: Knowledge) -> tuple[StopReason, ...]:
+def stop_reasons_of(uses: list[MedicationUse], knowledge: Knowledge) -> tuple[StopReason, ...]:
     found: list[StopReason] = []
     for use in uses:
         for concept in use.status_reasons:

@@ -16,6 +16,7 @@ from ..knowledge import Knowledge, vocabulary
 from ..record.model import ConditionEntry, PatientRecord
 from .course import DispensingGap, DupilumabCourse, StopReason, StopReasonKind, dispensing_gaps, find_dupilumab_course
 from .drosd import OcularSurfaceDisease, assess_ocular_surface, prior_eye_disease
+from .history import AgentUse, TreatmentHistory, treatment_history
 from .patient import PatientFactors, conditions_in_group, patient_factors
 from .response import InstrumentResponse, ResponseAssessment, assess_response
 
@@ -93,6 +94,7 @@ class Assessment:
     course: DupilumabCourse | None = None
     prior_eye_disease: tuple[ConditionEntry, ...] = ()
     reasoning: tuple[str, ...] = field(default=())
+    history: TreatmentHistory = field(default_factory=TreatmentHistory)
 
     @property
     def primary(self) -> Finding | None:
@@ -149,6 +151,12 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
     if weeks < trial and not course.stopped_for(ADVERSE, OCULAR) and (not course.ongoing or course.stopped_for(StopReasonKind.INEFFICACY)):
         findings.append(finding(FindingKind.TRIAL_TOO_SHORT))
         reasoning.append(f"judged or stopped before {trial} weeks")
+    history = treatment_history(record, today, knowledge)
+    switched = _switched_after(course, history, knowledge)
+    if switched is not None:
+        # The clinician has already acted: the switch cards are history; an eye card stands while dupilumab does.
+        reasoning.append(f"already switched: {switched.describe()}")
+        findings = [f for f in findings if f.kind is FindingKind.OCULAR_SURFACE_DISEASE and course.ongoing]
     findings.sort(key=Finding._rank)
     if not findings:
         reasoning.append("no failure, intolerance or eye disease found")
@@ -159,7 +167,16 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
         course=course,
         prior_eye_disease=prior_eye_disease(record, course, knowledge),
         reasoning=tuple(reasoning),
+        history=history,
     )
+
+
+def _switched_after(course: DupilumabCourse, history: TreatmentHistory, knowledge: Knowledge) -> AgentUse | None:
+    """An agent of a group that replaces dupilumab, taken now and started after dupilumab did."""
+    for use in history.taken_now:
+        if knowledge.option(use.agent).group.replaces_dupilumab and use.start is not None and use.start > course.start:
+            return use
+    return None
 
 
 def _inadequate_response(

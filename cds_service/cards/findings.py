@@ -11,6 +11,7 @@ from datetime import date
 
 from ..assess.course import StopReasonKind
 from ..assess.findings import Assessment, Finding, FindingKind
+from ..assess.history import TreatmentHistory
 from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
 from ..knowledge.model import fill
@@ -98,7 +99,7 @@ def finding_text(
     if dupilumab_orders:
         lines.append(knowledge.cards.text("course", "continues", orders=refs(o.source for o in dupilumab_orders)))
     if plan is not None:
-        lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps)]
+        lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps, assessment.history)]
     lines += ["", *_advice_lines(finding, knowledge)]
     lines += ["", _rules_line(finding, plan, knowledge)]
     if finding.urgent:
@@ -272,11 +273,14 @@ def _confounder_lines(finding: Finding) -> list[str]:
     return ["- **Rule out before switching**: " + "; ".join(items) + "."]
 
 
-def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...]) -> list[str]:
+def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...],
+                history: TreatmentHistory) -> list[str]:
     lines = ["**Next line, ranked for this patient**", ""]
     if finding.kind in _FAILURES:
         advice = knowledge.advice["combination_before_switch"]
         lines = [f"{advice.text} [{advice.claim.status}]", "", *lines]
+    if history.uses:
+        lines += ["Next-line agents on record: " + "; ".join(u.describe() for u in history.uses) + ".", ""]
     for ranked in plan.offered:
         lines.append(_option_line(ranked))
     if plan.excluded:

@@ -243,6 +243,10 @@ class _Checker:
 
     def therapies(self) -> None:
         therapies = self.data["therapies"]
+        for name, group in therapies["rank_groups"].items():
+            for index, other in enumerate(group.get("not_combined_with", ())):
+                if other not in therapies["rank_groups"]:
+                    self.problem("therapies", ["rank_groups", name, "not_combined_with", index], f"{other!r} names no rank group of [rank_groups]")
         for option_id, option in therapies["option"].items():
             if option["rank_group"] not in therapies["rank_groups"]:
                 self.problem("therapies", ["option", option_id, "rank_group"], f"{option['rank_group']!r} names no rank group of [rank_groups]")
@@ -457,7 +461,11 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
     )
 
     therapy_file = data["therapies"]
-    groups = {name: RankGroup(name, int(g["rank"]), g["label"], _claim(g), g.get("note")) for name, g in therapy_file["rank_groups"].items()}
+    groups = {
+        name: RankGroup(name, int(g["rank"]), g["label"], _claim(g), g.get("note"), bool(g.get("exclusive")),
+                        frozenset(g.get("not_combined_with", ())), bool(g.get("replaces_dupilumab")))
+        for name, g in therapy_file["rank_groups"].items()
+    }
     therapies = []
     for position, (option_id, entry) in enumerate(therapy_file["option"].items()):
         order = entry.get("order")
@@ -564,6 +572,9 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         drosd=drosd,
         safety_rules=rules,
         lab_lookback=_explained(safety_file["lab_lookback"], "days"),
+        failed_group_penalty=float(therapy_file["history"]["failed_group_penalty"]),
+        history_claim=_claim(therapy_file["history"]),
+        combination=Advice(therapy_file["combination"]["explain"], _claim(therapy_file["combination"])),
         pregnancy=PregnancyEvidence(
             conditions=tuple(pregnancy["conditions"]), tests=tuple(pregnancy["tests"]), due_dates=tuple(pregnancy["due_dates"]),
             within_days=int(pregnancy["within_days"]), explain=fill(pregnancy["explain"], within_days=pregnancy["within_days"]),

@@ -257,6 +257,9 @@ class RankGroup:
     label: str
     claim: Claim
     note: str | None = None
+    exclusive: bool = False  # one agent of the group at a time
+    not_combined_with: frozenset[str] = frozenset()  # groups whose agents, taken now, bring the combination caution
+    replaces_dupilumab: bool = False  # taking one after dupilumab started means the switch has been made
 
 
 @dataclass(frozen=True)
@@ -306,6 +309,9 @@ class Knowledge:
     safety_rules: tuple[SafetyRule, ...]
     lab_lookback: Explained  # days a laboratory result counts for the safety screen
     pregnancy: PregnancyEvidence
+    failed_group_penalty: float
+    history_claim: Claim
+    combination: Advice  # why agents of not-combined groups are not suggested together
     monitoring: Mapping[str, AgentMonitoring]
     monitoring_windows: Advice
     baseline_tests: Mapping[str, BaselineTest]

@@ -203,6 +203,17 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     lines.append(f"- Safety screen: {knowledge.lab_lookback.explain} {_cite(knowledge, knowledge.lab_lookback.claim)}")
     lines.append(f"- Pregnancy: {knowledge.pregnancy.explain} {_cite(knowledge, knowledge.pregnancy.claim)}")
     lines.append(f"- Baseline tests: {knowledge.monitoring_windows.text} {_cite(knowledge, knowledge.monitoring_windows.claim)}")
+    lines += ["", "### Treatment history", ""]
+    lines.append("- An agent taken now is not offered; an agent stopped for lack of effect, loss of response or an adverse "
+                 f"effect is not offered again, and the rest of its group moves down by {knowledge.failed_group_penalty:g} "
+                 f"{_cite(knowledge, knowledge.history_claim)}")
+    for group in sorted({o.group for o in knowledge.therapies}, key=lambda g: g.rank):
+        rules = [("one agent at a time" if group.exclusive else ""),
+                 (f"caution while an agent of {', '.join(sorted(group.not_combined_with))} is taken: {knowledge.combination.text} "
+                  f"{_cite(knowledge, knowledge.combination.claim)}" if group.not_combined_with else ""),
+                 ("taking one started after dupilumab means the switch has been made" if group.replaces_dupilumab else "")]
+        if any(rules):
+            lines.append(f"- {group.label}: " + "; ".join(r for r in rules if r))
 
     lines += ["", "## The condition language of rules", "",
               "A rule's `when` holds when every predicate in it holds (`lab` and `lab_result` may list several tests, all of "

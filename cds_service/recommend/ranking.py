@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..assess.findings import Assessment
+from ..assess.history import TreatmentHistory
 from ..assess.patient import PatientFactors
 from ..knowledge import ApprovalDecision, Knowledge, TherapyOption
 from .predicates import Situation
@@ -81,6 +82,35 @@ def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> 
     return None, cautions, checked
 
 
+def _history_excludes(option: TherapyOption, history: TreatmentHistory, knowledge: Knowledge) -> str | None:
+    """Why the patient's treatment history rules the option out: taken now, stopped because it failed, or
+    another agent it is not combined with taken now."""
+    use = history.of(option.id)
+    if use is not None and use.taken_now:
+        return f"taken now: {use.describe()}"
+    if use is not None and use.failed:
+        return f"tried before: {use.describe()}"
+    if option.group.exclusive:
+        for other in history.taken_now:
+            if knowledge.option(other.agent).group.id == option.group.id:
+                return f"another {option.group.label.lower()} is taken now: {other.describe()}"
+    return None
+
+
+def _history_demotes(option: TherapyOption, history: TreatmentHistory, knowledge: Knowledge) -> tuple[float, list[str]]:
+    """Another agent of the option's group that failed moves it down; an agent taken now that it is not combined
+    with is a caution (stop it before starting). The reasons go on the card."""
+    penalty, reasons = 0.0, []
+    for use in history.uses:
+        group = knowledge.option(use.agent).group
+        if use.agent != option.id and use.failed and group.id == option.group.id and not penalty:
+            penalty = knowledge.failed_group_penalty
+            reasons.append(f"another {option.group.label.lower()} failed: {use.describe()}")
+        if use.taken_now and group.id in option.group.not_combined_with:
+            reasons.append(f"{knowledge.combination.text}: {use.describe()} [{knowledge.combination.claim.status}]")
+    return penalty, reasons
+
+
 def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region: str) -> NextLinePlan:
     patient = assessment.patient
     assert patient is not None, "ranking needs the patient factors of an assessment with findings"
@@ -89,15 +119,18 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
     excluded: list[ExcludedOption] = []
     for option in knowledge.therapies:
         not_offered, cautions, checked = eligibility(option, patient, region)
+        not_offered = not_offered or _history_excludes(option, assessment.history, knowledge)
         if not_offered:
             excluded.append(ExcludedOption(option, not_offered))
             continue
+        penalty, reasons = _history_demotes(option, assessment.history, knowledge)
+        cautions += reasons
         flags = screen_agent(option.id, screened, knowledge)
         contraindications = [f for f in flags if f.contraindicated]
         if contraindications:
             excluded.append(ExcludedOption(option, "; ".join(f.text for f in contraindications)))
             continue
-        score = option.group_rank + sum(f.rank_penalty for f in flags)
+        score = option.group_rank + penalty + sum(f.rank_penalty for f in flags)
         offered.append((score, option.position, option, cautions + [f.text for f in flags], flags, checked and option.order is not None))
     offered.sort(key=lambda item: (item[0], item[1]))
     return NextLinePlan(
