@@ -170,9 +170,9 @@ def decide(answers: PatientAnswers, hook: str, focus: OrderFocus, context: CardC
     return answers.cards((hook, focus, template), render)
 
 
-def _plan(answers: PatientAnswers, patient: PatientFactors, engine: Engine) -> NextLinePlan:
+def _plan(answers: PatientAnswers, engine: Engine) -> NextLinePlan:
     if answers.plan is None:
-        answers.plan = rank_next_line_options(replace(answers.assessment, patient=patient), engine.knowledge, engine.settings.region)
+        answers.plan = rank_next_line_options(answers.assessment, engine.knowledge, engine.settings.region)
     return answers.plan
 
 
@@ -191,7 +191,7 @@ def _finding_cards(answers: PatientAnswers, context: CardContext, engine: Engine
         plan: NextLinePlan | None = None
         gaps: tuple[BaselineTest, ...] = ()
         if index == 0 and finding.leads_to_switch and assessment.patient is not None:
-            plan = _plan(answers, assessment.patient, engine)
+            plan = _plan(answers, engine)
             suggested = plan.suggested()
             if suggested:
                 gaps = _missing_tests(answers, suggested[0].option.id, assessment.patient, knowledge)
@@ -212,7 +212,7 @@ def _order_cards(answers: PatientAnswers, focus: OrderFocus, context: CardContex
         for drafted in focus.next_line:
             flags = screen_agent(drafted.agent, situation(assessment, patient, knowledge, drafted.order.dose_mg), knowledge)
             if flags:
-                cards.append(render_safety(drafted, flags, _plan(answers, patient, engine), context, knowledge))
+                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge))
             if any(f.contraindicated for f in flags):
                 continue  # baseline tests are for starting the agent; it should not be started
             missing = _missing_tests(answers, drafted.agent, patient, knowledge)

@@ -101,10 +101,7 @@ def find_dupilumab_course(record: PatientRecord, today: date, knowledge: Knowled
         return None
     start = min(starts)
     reasons = stop_reasons_of(uses, knowledge)
-    ongoing = any(
-        u.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and u.ongoing and (u.end is None or u.end > today) for u in uses
-    )
-    if ongoing:
+    if any(u.in_force(today) for u in uses):
         return DupilumabCourse(start, None, True, tuple(uses), reasons)
     ends = [e for e in (_end_of(u) for u in uses) if e is not None]
     if ends:

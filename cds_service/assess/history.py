@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..knowledge import Knowledge
-from ..record.model import MedicationKind, PatientRecord
+from ..record.model import PatientRecord
 from .course import StopReason, StopReasonKind, stop_reasons_of
 
 # A stop for one of these means the agent did not serve the patient: it is not suggested again.
@@ -58,9 +58,7 @@ def treatment_history(record: PatientRecord, today: date, knowledge: Knowledge) 
         if not uses:
             continue
         starts = [u.start for u in uses if u.start is not None]
-        ongoing = any(
-            u.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and u.ongoing and (u.end is None or u.end > today) for u in uses
-        )
+        ongoing = any(u.in_force(today) for u in uses)
         ends = [d for u in uses if (d := u.last_day(today) or u.recorded) is not None]
         history.append(AgentUse(
             agent=option.id,

@@ -121,6 +121,10 @@ class MedicationUse(_Matched):
     def ongoing(self) -> bool:
         return self.status in ONGOING_STATUSES
 
+    def in_force(self, today: date) -> bool:
+        """A statement or request of a use still going on today (dispenses and administrations are events)."""
+        return self.kind in {MedicationKind.STATEMENT, MedicationKind.REQUEST} and self.ongoing and (self.end is None or self.end > today)
+
     def last_day(self, today: date) -> date | None:
         """The last day of use up to today: its end, today while ongoing, else its start."""
         if self.start is None:
