@@ -93,7 +93,7 @@ def _history_excludes(option: TherapyOption, history: TreatmentHistory, knowledg
     if option.group.exclusive:
         for other in history.taken_now:
             if knowledge.option(other.agent).group.id == option.group.id:
-                return f"another {option.group.label.lower()} is taken now: {other.describe()}"
+                return f"another agent of its group ({option.group.label}) is taken now: {other.describe()}"
     return None
 
 
@@ -105,7 +105,7 @@ def _history_demotes(option: TherapyOption, history: TreatmentHistory, knowledge
         group = knowledge.option(use.agent).group
         if use.agent != option.id and use.failed and group.id == option.group.id and not penalty:
             penalty = knowledge.failed_group_penalty
-            reasons.append(f"another {option.group.label.lower()} failed: {use.describe()}")
+            reasons.append(f"same group ({option.group.label}) as an agent that failed: {use.describe()}")
         if use.taken_now and group.id in option.group.not_combined_with:
             reasons.append(f"{knowledge.combination.text}: {use.describe()} [{knowledge.combination.claim.status}]")
     return penalty, reasons
