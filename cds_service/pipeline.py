@@ -212,7 +212,7 @@ def _order_cards(answers: PatientAnswers, focus: OrderFocus, context: CardContex
         for drafted in focus.next_line:
             flags = screen_agent(drafted.agent, situation(assessment, patient, knowledge, drafted.order.dose_mg), knowledge)
             if flags:
-                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge))
+                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge, patient.age_years))
             if any(f.contraindicated for f in flags):
                 continue  # baseline tests are for starting the agent; it should not be started
             missing = _missing_tests(answers, drafted.agent, patient, knowledge)

@@ -107,8 +107,8 @@ DEFECTS = [
                  "response.toml: criterion.IGA: value: required key is missing", id="threshold-of-another-rule"),
     pytest.param("drosd.toml", "[management.moderate]", "[management.moderat]",
                  "drosd.toml: management.moderat: unknown key", id="grade-misspelt"),
-    pytest.param("therapies.toml", 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = 40',
-                 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = -40',
+    pytest.param("therapies.toml", 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = 40, min_weight_below_age_years = 18, since = "2024-09"',
+                 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = -40, min_weight_below_age_years = 18, since = "2024-09"',
                  "therapies.toml: option.lebrikizumab: approval.US.min_weight_kg: -40 is less than or equal to the minimum of 0", id="out-of-range"),
 ]
 
@@ -161,12 +161,12 @@ def test_the_reviewer_s_worksheet_in_docs_is_what_the_service_applies():
 def test_the_worksheet_shows_each_agent_s_rules_with_their_status_and_sources():
     sheet = knowledge_worksheet(KNOWLEDGE)
     upadacitinib = sheet.split("### Upadacitinib (Rinvoq)")[1].split("### ")[0]
-    assert "US: approved (from 12 years; since 2022-01" in upadacitinib
+    assert "US: approved (from 12 years; from 40 kg under 18 years; since 2022-01" in upadacitinib
     assert "neutrophils (absolute) below 1,000 /uL (within 365 days)" in upadacitinib
     assert "Boxed warning: serious infections" in upadacitinib
     assert "[V; Rinvoq US label" in upadacitinib
     lebrikizumab = sheet.split("### Lebrikizumab (Ebglyss)")[1].split("### ")[0]
-    assert "from 40 kg" in lebrikizumab
+    assert "from 40 kg under 18 years" in lebrikizumab
     assert "Adequate trial: an adequate trial of dupilumab is at least 16 weeks [S; Dr.Oracle overview 2025]" in sheet
 
 

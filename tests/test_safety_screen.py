@@ -25,7 +25,7 @@ def excluded(result):
 def test_an_adult_without_cautions_gets_the_seed_order():
     result = plan()
     assert offered(result)[:5] == ["upadacitinib", "abrocitinib", "tralokinumab", "lebrikizumab", "nemolizumab"]
-    assert [o.option.id for o in result.suggested()] == ["upadacitinib", "abrocitinib", "tralokinumab", "nemolizumab"]
+    assert [o.option.id for o in result.suggested()] == ["upadacitinib", "abrocitinib", "tralokinumab", "lebrikizumab", "nemolizumab"]
     assert set(excluded(result)) == {"baricitinib"}
 
 
@@ -116,11 +116,25 @@ def test_family_history_of_cancer_is_not_a_history_of_malignancy():
     assert offered(result)[0] == "upadacitinib"
 
 
-def test_a_recorded_weight_makes_lebrikizumab_orderable_and_a_light_one_excludes_it():
-    heavy = plan(lab("wt", "Body weight", "2025-08-01", 70, "kg"))
-    assert "lebrikizumab" in [o.option.id for o in heavy.suggested()]
-    light = plan(lab("wt", "Body weight", "2025-08-01", 80, "[lb_av]"), birth="2012-01-01")
-    assert "lebrikizumab" in excluded(light)
+def test_the_40_kg_minimum_binds_adolescents_not_adults():
+    adult_without_weight = plan()
+    assert "lebrikizumab" in [o.option.id for o in adult_without_weight.suggested()]
+    adolescent_without_weight = plan(birth="2011-01-01")
+    assert {"lebrikizumab", "upadacitinib"} <= set(offered(adolescent_without_weight))
+    assert not {"lebrikizumab", "upadacitinib"} & {o.option.id for o in adolescent_without_weight.suggested()}
+    heavy = plan(lab("wt", "Body weight", "2025-08-01", 70, "kg"), birth="2011-01-01")
+    assert {"lebrikizumab", "upadacitinib"} <= {o.option.id for o in heavy.suggested()}
+    light = plan(lab("wt", "Body weight", "2025-08-01", 80, "[lb_av]"), birth="2012-01-01")  # 36 kg at 13
+    assert "lebrikizumab" in excluded(light) and "upadacitinib" in excluded(light)
+    assert "under 18 years from 40 kg; patient weighs 36 kg" in excluded(light)["upadacitinib"]
+
+
+def test_an_adolescent_is_drafted_the_adolescent_tralokinumab_dose():
+    adolescent = next(o for o in plan(birth="2010-01-01").offered if o.option.id == "tralokinumab")
+    adult = next(o for o in plan().offered if o.option.id == "tralokinumab")
+    assert adolescent.order is not None and adult.order is not None
+    assert adolescent.order.instruction.startswith("300 mg subcutaneously once, then 150 mg")
+    assert adult.order.instruction.startswith("600 mg subcutaneously once, then 300 mg")
 
 
 def test_eye_disease_before_dupilumab_is_a_caution_on_il13_blockers_naming_the_condition():

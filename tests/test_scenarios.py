@@ -28,6 +28,17 @@ def created_texts(card: dict) -> list[str]:
     return texts
 
 
+def created_instructions(card: dict) -> list[tuple[str, str]]:
+    """(lower-case medication text, dosage instruction text) of each MedicationRequest the suggestions create."""
+    found = []
+    for suggestion in card.get("suggestions", []):
+        for action in suggestion["actions"]:
+            resource = action.get("resource") or {}
+            if action["type"] == "create" and resource.get("resourceType") == "MedicationRequest":
+                found.append((resource["medicationCodeableConcept"]["text"].lower(), resource["dosageInstruction"][0]["text"]))
+    return found
+
+
 def check_cards(cards: list[dict], expected: list[dict]) -> None:
     assert [c["source"]["topic"]["code"] for c in cards] == [e["topic"] for e in expected]
     for card, want in zip(cards, expected):
@@ -43,6 +54,9 @@ def check_cards(cards: list[dict], expected: list[dict]) -> None:
             assert len(created) == len(want["suggested"]), f"suggested {created}, expected {want['suggested']}"
             for name, text in zip(want["suggested"], created):
                 assert text.startswith(name.lower()) or name.lower() in text, f"suggested {created}, expected {want['suggested']}"
+        for drug, text in want.get("draft_instruction_includes", {}).items():
+            instructions = [i for name, i in created_instructions(card) if name.startswith(drug.lower())]
+            assert instructions and text in instructions[0], f"{drug}: drafted {instructions}, expected {text!r}"
         if card.get("suggestions") and card["selectionBehavior"] == "at-most-one":
             assert card["suggestions"][0].get("isRecommended") is True
         not_offered = next((line for line in card["detail"].splitlines() if line.startswith("Not offered")), "")
@@ -51,6 +65,8 @@ def check_cards(cards: list[dict], expected: list[dict]) -> None:
 
 
 def draft_from(spec: dict, patient_id: str, index: int) -> dict:
+    """The draft MedicationRequest of an expected order: a text and a dose in mg, or the elements of the
+    order as an EHR writes it (`as_written`: medication, contained Medication, dosageInstruction)."""
     order = {
         "resourceType": "MedicationRequest",
         "id": f"draft-{index}",
@@ -59,6 +75,10 @@ def draft_from(spec: dict, patient_id: str, index: int) -> dict:
         "medicationCodeableConcept": {"text": spec["text"]},
         "subject": {"reference": f"Patient/{patient_id}"},
     }
+    if "as_written" in spec:
+        if "medicationReference" in spec["as_written"]:
+            del order["medicationCodeableConcept"]
+        order.update(spec["as_written"])
     if "dose_mg" in spec:
         order["dosageInstruction"] = [{
             "text": f"{spec['dose_mg']:g} mg by mouth once daily",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..assess.findings import Finding
-from ..knowledge import BaselineTest, Knowledge, TherapyOption
+from ..knowledge import BaselineTest, Knowledge, OrderTemplate, TherapyOption
 from ..recommend.ranking import NextLinePlan
 from ..record.model import DraftOrder
 from .identity import CardContext
@@ -27,9 +27,9 @@ def switch_suggestions(
     """One suggestion per orderable option in rank order, the first recommended; each replaces `replacing`."""
     suggestions = []
     for index, ranked in enumerate(plan.suggested()):
-        template = ranked.option.order
+        template = ranked.order
         assert template is not None  # suggested options have a template
-        order = draft_medication_request(ranked.option, finding, context, knowledge)
+        order = draft_medication_request(template, finding, context, knowledge)
         actions = [Action("create", f"Draft order: {template.text}, {template.instruction}", resource=order)]
         label = f"Order {template.text}: {template.instruction}"
         if replacing:
@@ -47,9 +47,7 @@ def switch_suggestions(
     return tuple(suggestions)
 
 
-def draft_medication_request(option: TherapyOption, finding: Finding | None, context: CardContext, knowledge: Knowledge) -> dict[str, Any]:
-    template = option.order
-    assert template is not None  # only options with a template are drafted
+def draft_medication_request(template: OrderTemplate, finding: Finding | None, context: CardContext, knowledge: Knowledge) -> dict[str, Any]:
     medication: dict[str, Any] = {"text": template.text}
     if template.codings:
         medication["coding"] = [{"system": s, "code": c, "display": d} for s, c, d in template.codings]

@@ -15,7 +15,8 @@ BASELINE_MONITORING = "baseline-monitoring"
 
 
 def render_safety(
-    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan | None, context: CardContext, knowledge: Knowledge
+    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan | None, context: CardContext, knowledge: Knowledge,
+    age_years: int | None = None,
 ) -> Card:
     option = knowledge.option(drafted.agent)
     contraindications = [f for f in flags if f.contraindicated]
@@ -42,7 +43,7 @@ def render_safety(
         if alternatives.offered:
             lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
     elif any(f.dose_rule for f in flags) and option.order is not None:
-        template = option.order
+        template = option.order.for_age(age_years)
         replace = Suggestion(
             label=f"Replace with {template.text}: {template.instruction}",
             key="dose",
@@ -50,7 +51,7 @@ def render_safety(
             actions=(
                 Action("delete", f"Remove the draft order {drafted.order.source}", resource_id=drafted.order.source),
                 Action("create", f"Draft order: {template.text}, {template.instruction}",
-                       resource=draft_medication_request(option, None, context, knowledge)),
+                       resource=draft_medication_request(template, None, context, knowledge)),
             ),
             is_recommended=True,
         )

@@ -14,7 +14,7 @@ import json
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -258,6 +258,11 @@ class _Checker:
                              "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
             for key in ("text", "instruction"):
                 self.template("therapies", ["option", option_id, "order", key], order[key], {"dose_mg"} if "dose_mg" in order else set())
+            for index, younger in enumerate(order.get("by_age", ())):
+                has_dose = "dose_mg" in younger or ("dose_mg" in order and "text" not in younger)
+                for key in ("text", "instruction"):
+                    if key in younger:
+                        self.template("therapies", ["option", option_id, "order", "by_age", index, key], younger[key], {"dose_mg"} if has_dose else set())
 
     def safety(self) -> None:
         safety, options = self.data["safety"], self.data["therapies"]["option"]
@@ -432,6 +437,26 @@ def _explained(entry: Mapping[str, Any], number: str) -> Explained:
     return Explained(int(entry[number]), fill(entry["explain"], **{number: entry[number]}), _claim(entry))
 
 
+def _order_template(order: Mapping[str, Any], systems: Mapping[str, str]) -> OrderTemplate:
+    """A draft-order template, with the orders for younger ages (`by_age`) that replace its dose and text."""
+    def filled(entry: Mapping[str, Any], key: str, dose_mg: Any) -> str:
+        return fill(entry[key], dose_mg=number_text(dose_mg)) if dose_mg is not None else entry[key]
+
+    base = OrderTemplate(
+        text=filled(order, "text", order.get("dose_mg")),
+        codings=_codings(order.get("codings", ()), systems),
+        dose_mg=order.get("dose_mg"),
+        frequency_per_day=order.get("frequency_per_day"),
+        instruction=filled(order, "instruction", order.get("dose_mg")),
+    )
+    younger = []
+    for entry in order.get("by_age", ()):
+        dose_mg = entry.get("dose_mg", base.dose_mg if "text" not in entry else None)
+        text = filled(entry, "text", dose_mg) if "text" in entry else base.text
+        younger.append((entry["age_below"], replace(base, text=text, dose_mg=dose_mg, instruction=filled(entry, "instruction", dose_mg)), _claim(entry)))
+    return replace(base, by_age=tuple(younger))
+
+
 def _codings(entries: Iterable[Mapping[str, Any]], systems: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
     return tuple((systems[c["system"]], c["code"], c["display"]) for c in entries)
 
@@ -478,16 +503,10 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             claim=_claim(entry),
             approvals={
                 region: Approval(ApprovalDecision(a["decision"]), _claim(a), a.get("min_age_years"), a.get("min_weight_kg"),
-                                 a.get("since"), a.get("note"))
+                                 a.get("since"), a.get("note"), a.get("min_weight_below_age_years"))
                 for region, a in entry["approval"].items()
             },
-            order=OrderTemplate(
-                text=fill(order["text"], dose_mg=number_text(order["dose_mg"])) if "dose_mg" in order else order["text"],
-                codings=_codings(order.get("codings", ()), systems),
-                dose_mg=order.get("dose_mg"),
-                frequency_per_day=order.get("frequency_per_day"),
-                instruction=fill(order["instruction"], dose_mg=number_text(order["dose_mg"])) if "dose_mg" in order else order["instruction"],
-            ) if order else None,
+            order=_order_template(order, systems) if order else None,
             position=position,
             evidence=_advice(entry["evidence"]) if "evidence" in entry else None,
             warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w)) for w in entry.get("warnings", ())),

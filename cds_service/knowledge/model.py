@@ -232,6 +232,13 @@ class Approval:
     min_weight_kg: float | None = None
     since: str | None = None
     note: str | None = None
+    min_weight_below_age_years: float | None = None  # the weight minimum applies below this age only
+
+    def weight_limit_for(self, age_years: int | None) -> float | None:
+        """The minimum weight that applies at this age (an adolescent limit does not bind adults)."""
+        if self.min_weight_kg is None or self.min_weight_below_age_years is None:
+            return self.min_weight_kg
+        return self.min_weight_kg if age_years is None or age_years < self.min_weight_below_age_years else None
 
 
 @dataclass(frozen=True)
@@ -241,6 +248,15 @@ class OrderTemplate:
     dose_mg: float | None
     frequency_per_day: int | None
     instruction: str  # filled
+    by_age: tuple[tuple[float, OrderTemplate, Claim], ...] = ()  # (age below, the order at those ages, its source)
+
+    def for_age(self, age_years: int | None) -> OrderTemplate:
+        """The order for a patient of this age: the first younger-age entry that applies, else this one."""
+        if age_years is not None:
+            for age_below, template, _ in self.by_age:
+                if age_years < age_below:
+                    return template
+        return self
 
 
 @dataclass(frozen=True)

@@ -107,13 +107,17 @@ def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable
             lines.append(f"- {region}: approval not recorded")
             continue
         limits = [f"from {approval.min_age_years:g} years" if approval.min_age_years is not None else "",
-                  f"from {approval.min_weight_kg:g} kg" if approval.min_weight_kg is not None else "",
+                  (f"from {approval.min_weight_kg:g} kg"
+                   + (f" under {approval.min_weight_below_age_years:g} years" if approval.min_weight_below_age_years else "")
+                   if approval.min_weight_kg is not None else ""),
                   f"since {approval.since}" if approval.since else "", approval.note or ""]
         detail = "; ".join(part for part in limits if part)
         lines.append(f"- {region}: {approval.decision.value}{f' ({detail})' if detail else ''} {_cite(knowledge, approval.claim)}")
     if option.order:
         codes = ", ".join(f"{code} ({display})" for _, code, display in option.order.codings) or "text only"
         lines.append(f"- Draft order: {option.order.text}, {option.order.instruction}; codes: {codes}")
+        for age_below, younger, claim in option.order.by_age:
+            lines.append(f"- Draft order under {age_below:g} years: {younger.text}, {younger.instruction} {_cite(knowledge, claim)}")
     else:
         lines.append("- Draft order: none (the prescriber sets the dose)")
     rules = knowledge.rules_for(option.id)

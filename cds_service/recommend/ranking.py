@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..assess.findings import Assessment
 from ..assess.history import TreatmentHistory
 from ..assess.patient import PatientFactors
-from ..knowledge import ApprovalDecision, Knowledge, TherapyOption
+from ..knowledge import ApprovalDecision, Knowledge, OrderTemplate, TherapyOption
 from .predicates import Situation
 from .safety import SafetyFlag, screen_agent
 
@@ -27,6 +27,7 @@ class RankedOption:
     cautions: tuple[str, ...]
     flags: tuple[SafetyFlag, ...]
     orderable: bool  # eligibility checked and a draft order can be written
+    order: OrderTemplate | None = None  # the draft order for this patient's age
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,14 @@ def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> 
             checked = False
         elif patient.age_years < approval.min_age_years:
             return f"approved from {approval.min_age_years:g} years; patient is {patient.age_years}", [], False
-    if approval.min_weight_kg is not None:
+    min_weight = approval.weight_limit_for(patient.age_years)
+    if min_weight is not None:
+        ages = f" under {approval.min_weight_below_age_years:g} years" if approval.min_weight_below_age_years else ""
         if patient.weight_kg is None:
-            cautions.append(f"approved from {approval.min_weight_kg:g} kg; no recent weight recorded")
+            cautions.append(f"approved{ages} from {min_weight:g} kg; no recent weight recorded")
             checked = False
-        elif patient.weight_kg < approval.min_weight_kg:
-            return f"approved from {approval.min_weight_kg:g} kg; patient weighs {patient.weight_kg:.0f} kg", [], False
+        elif patient.weight_kg < min_weight:
+            return f"approved{ages} from {min_weight:g} kg; patient weighs {patient.weight_kg:.0f} kg", [], False
     return None, cautions, checked
 
 
@@ -135,7 +138,8 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
     offered.sort(key=lambda item: (item[0], item[1]))
     return NextLinePlan(
         offered=tuple(
-            RankedOption(option, rank, score, tuple(cautions), flags, orderable)
+            RankedOption(option, rank, score, tuple(cautions), flags, orderable,
+                         option.order.for_age(patient.age_years) if option.order else None)
             for rank, (score, _, option, cautions, flags, orderable) in enumerate(offered, start=1)
         ),
         excluded=tuple(excluded),

@@ -397,7 +397,7 @@ class _Reader:
             if resource["resourceType"] in {"MedicationRequest", "MedicationStatement"}:
                 medication = self._medication_concept(resource)
                 matches = tuple(self._matches(medication, (ConceptKind.DRUG,), _medication_context(resource)))
-                dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage"))
+                dosage = _dosage_details(resource.get("dosageInstruction") or resource.get("dosage"), _product_strength_mg(resource, medication))
                 details = {"dose_mg": dosage["dose_mg"], "dose_text": dosage["dose_text"]}
             yield DraftOrder(
                 source=label,
@@ -432,9 +432,13 @@ def _mg(quantity: Any) -> float | None:
     return {"mg": value, "g": value * 1000, "ug": value / 1000, "mcg": value / 1000}.get(unit) if unit else None
 
 
-def _dosage_details(dosages: Any) -> dict[str, Any]:
-    """Route, dose text and dose in mg of the first dosage that has them (lenient: any element may be absent)."""
+def _dosage_details(dosages: Any, strength_mg: float | None = None) -> dict[str, Any]:
+    """Route, dose text and dose in mg of the first dosage that has them (lenient: any element may be absent).
+
+    The dose is read as EHRs write it: a dose quantity in mg; a count of units (tablets) times the product's
+    strength; the dosage text ("30 mg once daily"); else the product's strength alone (one unit)."""
     details: dict[str, Any] = {"route": None, "dose_text": None, "dose_mg": None}
+    units: float | None = None
     for dosage in dosages if isinstance(dosages, list) else ():
         if not isinstance(dosage, dict):
             continue
@@ -443,14 +447,60 @@ def _dosage_details(dosages: Any) -> dict[str, Any]:
             details["dose_text"] = dosage["text"]
         for dose_and_rate in _list(dosage.get("doseAndRate")):
             if details["dose_mg"] is None and isinstance(dose_and_rate, dict):
-                details["dose_mg"] = _mg(dose_and_rate.get("doseQuantity"))
+                quantity = dose_and_rate.get("doseQuantity")
+                dose_mg = _mg(quantity)
+                details["dose_mg"] = dose_mg
+                if dose_mg is None and units is None:
+                    units = _unit_count(quantity)
+    if details["dose_mg"] is None and units is not None and strength_mg is not None:
+        details["dose_mg"] = units * strength_mg
     if details["dose_mg"] is None and details["dose_text"]:
-        found = _DOSE_IN_TEXT.search(details["dose_text"])
-        details["dose_mg"] = float(found.group(1)) if found else None
+        details["dose_mg"] = _mg_in_text(details["dose_text"])
+    if details["dose_mg"] is None and units is None:
+        details["dose_mg"] = strength_mg
     return details
 
 
 _DOSE_IN_TEXT = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
+_UNIT_COUNTS = {"tablet", "tablets", "tab", "tabs", "{tablet}", "{tbl}", "tbl", "capsule", "capsules", "{capsule}", "1", "{count}"}
+
+
+def _mg_in_text(text: str) -> float | None:
+    found = _DOSE_IN_TEXT.search(text)
+    return float(found.group(1)) if found else None
+
+
+def _unit_count(quantity: Any) -> float | None:
+    """How many tablets or capsules a dose quantity gives (UCUM "1" or "{tbl}", or the unit's name)."""
+    if not isinstance(quantity, dict):
+        return None
+    value = fj.number(quantity.get("value"))
+    unit = quantity.get("code") or quantity.get("unit")
+    if value is None or not isinstance(unit, str) or unit.lower() not in _UNIT_COUNTS:
+        return None
+    return value
+
+
+def _product_strength_mg(resource: dict[str, Any], medication: Concept) -> float | None:
+    """The strength of one unit of the ordered product: a contained Medication's single ingredient strength
+    (mg per one unit), else the first "N mg" in the product's name or coding displays ("Rinvoq 30 mg",
+    "upadacitinib 30 MG 24HR Extended Release Oral Tablet")."""
+    for contained in _list(resource.get("contained")):
+        if not isinstance(contained, dict) or contained.get("resourceType") != "Medication":
+            continue
+        ingredients = _list(contained.get("ingredient"))
+        if len(ingredients) == 1 and isinstance(ingredients[0], dict):
+            strength = _obj(ingredients[0].get("strength"))
+            per = _obj(strength.get("denominator"))
+            if fj.number(per.get("value")) in (None, 1):
+                found = _mg(strength.get("numerator"))
+                if found is not None:
+                    return found
+    for name in medication.names():
+        found = _mg_in_text(name)
+        if found is not None:
+            return found
+    return None
 
 
 def _medication_context(resource: dict[str, Any]) -> tuple[str, ...]:
