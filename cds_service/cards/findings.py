@@ -353,7 +353,9 @@ def _option_line(ranked: RankedOption) -> str:
 
 def _advice_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
     keys: list[str] = []
-    if finding.kind in _FAILURES:
+    if finding.partial_response:  # the steps before a switch already name the confounders to rule out
+        keys = ["continue_basic_therapy"]
+    elif finding.kind in _FAILURES:
         keys = ["confirm_before_switch", "continue_basic_therapy"]
     elif finding.leads_to_switch:
         keys = ["continue_basic_therapy"]
