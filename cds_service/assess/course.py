@@ -48,6 +48,14 @@ class DispensingGap:
 
 
 @dataclass(frozen=True)
+class StretchedInterval:
+    """Dupilumab recorded at a longer interval than labelled for an adult."""
+
+    interval_days: float
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DupilumabCourse:
     start: date
     end: date | None  # None while ongoing
@@ -133,3 +141,19 @@ def dispensing_gaps(course: DupilumabCourse, knowledge: Knowledge) -> tuple[Disp
         if gap.days >= knowledge.response.adherence_gap.value:
             gaps.append(gap)
     return tuple(gaps)
+
+
+def stretched_interval(course: DupilumabCourse, age_years: int | None, knowledge: Knowledge) -> StretchedInterval | None:
+    """The latest recorded dosing interval, when longer than the labelled adult one and the patient is an
+    adult (younger patients may be labelled at a longer interval by weight)."""
+    labelled = knowledge.response.dupilumab_interval
+    if age_years is None or age_years < labelled.adult_age_years:
+        return None
+    dated = [u for u in course.records if u.interval_days and (u.start or u.recorded)]
+    if not dated:
+        return None
+    latest = max(dated, key=lambda u: (u.start or u.recorded, u.source))
+    if latest.interval_days is None or latest.interval_days <= labelled.weeks * 7:
+        return None
+    same = tuple(u.source for u in dated if u.interval_days == latest.interval_days)
+    return StretchedInterval(latest.interval_days, same)

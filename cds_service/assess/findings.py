@@ -14,11 +14,20 @@ from datetime import date
 
 from ..knowledge import Knowledge, vocabulary
 from ..record.model import ConditionEntry, PatientRecord
-from .course import DispensingGap, DupilumabCourse, StopReason, StopReasonKind, dispensing_gaps, find_dupilumab_course
+from .course import (
+    DispensingGap,
+    DupilumabCourse,
+    StopReason,
+    StopReasonKind,
+    StretchedInterval,
+    dispensing_gaps,
+    find_dupilumab_course,
+    stretched_interval,
+)
 from .drosd import OcularSurfaceDisease, assess_ocular_surface, prior_eye_disease
 from .history import AgentUse, TreatmentHistory, treatment_history
-from .patient import PatientFactors, conditions_in_group, patient_factors
-from .response import InstrumentResponse, ResponseAssessment, assess_response
+from .patient import PatientFactors, age_on, conditions_in_group, patient_factors
+from .response import InstrumentResponse, ResponseAssessment, SeverityScore, assess_response
 
 ADVERSE, OCULAR = StopReasonKind.ADVERSE, StopReasonKind.OCULAR
 
@@ -62,6 +71,13 @@ class Finding:
     stop_reasons: tuple[StopReason, ...] = ()
     confounders: tuple[Confounder, ...] = ()
     gaps: tuple[DispensingGap, ...] = ()
+    partial: tuple[InstrumentResponse, ...] = ()  # evidence instruments improved, yet short of their criterion
+    stretched: StretchedInterval | None = None  # dupilumab at a longer interval than labelled
+
+    @property
+    def partial_response(self) -> bool:
+        """An inadequate response that is partial: the card leads with the steps before a switch."""
+        return self.kind is FindingKind.INADEQUATE_RESPONSE and bool(self.partial)
 
     @property
     def completed_weeks(self) -> int:
@@ -132,10 +148,21 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
 
     findings: list[Finding] = []
     trial = knowledge.response.adequate_trial_weeks
-    inadequate = _inadequate_response(course, weeks, response, knowledge, reasoning)
-    lost = _loss_of_response(response, knowledge)
+    mild = _mild_now(response, knowledge)
+    inadequate = _inadequate_response(course, weeks, response, knowledge, reasoning) if mild is None else None
+    lost = _loss_of_response(response, knowledge) if mild is None else ()
+    if mild is not None:
+        reasoning.append(f"no failure called: latest {mild.instrument} {mild.value:g} ({mild.day.isoformat()}) is mild or better")
     if inadequate is not None:
-        findings.append(finding(FindingKind.INADEQUATE_RESPONSE, inadequate))
+        partial = _partial(course, inadequate, knowledge)
+        stretched = None
+        if partial:
+            reasoning.append("partial response on " + ", ".join(r.instrument for r in partial))
+            demographics = record.demographics
+            age = age_on(demographics.birth_date, today) if demographics and demographics.birth_date else None
+            stretched = stretched_interval(course, age, knowledge)
+        findings.append(Finding(FindingKind.INADEQUATE_RESPONSE, course, diagnosis, weeks, response, inadequate, ocular,
+                                course.stop_reasons, confounders, gaps, partial, stretched))
     elif lost:
         findings.append(finding(FindingKind.LOSS_OF_RESPONSE, lost))
         reasoning.append("response reached, then lost on " + ", ".join(r.instrument for r in lost))
@@ -207,6 +234,37 @@ def _inadequate_response(
         return ()
     reasoning.append(f"no clinician-assessed score that can be judged at or after week {trial_weeks}")
     return None
+
+
+def _judged_scores(course: DupilumabCourse, result: InstrumentResponse, knowledge: Knowledge) -> tuple[SeverityScore, ...]:
+    """On-drug scores taken at or after the adequate trial."""
+    trial_days = 7 * knowledge.response.adequate_trial_weeks
+    return tuple(s for s in result.on_drug if (s.day - course.start).days >= trial_days)
+
+
+def _mild_now(response: ResponseAssessment, knowledge: Knowledge) -> SeverityScore | None:
+    """The latest clinician-assessed score, when it reads as mild disease or better (no failure is called then)."""
+    bands = knowledge.response.severity.mild_at_most
+    latest = [r.latest for r in response.instruments if r.instrument in bands and r.latest is not None]
+    if not latest:
+        return None
+    newest = max(s.day for s in latest)
+    return next((s for s in latest if s.day == newest and s.value <= bands[s.instrument]), None)
+
+
+def _partial(course: DupilumabCourse, evidence: tuple[InstrumentResponse, ...], knowledge: Knowledge) -> tuple[InstrumentResponse, ...]:
+    """Evidence instruments whose latest score at or after the adequate trial improved by the partial-response
+    amount (response.toml [partial_response]) without meeting the criterion."""
+    bands = knowledge.response.partial_response.improvement
+    found = []
+    for result in evidence:
+        judged = _judged_scores(course, result, knowledge)
+        if result.instrument not in bands or not judged:
+            continue
+        improvement = result.improvement(judged[-1])
+        if improvement is not None and improvement >= bands[result.instrument]:
+            found.append(result)
+    return tuple(found)
 
 
 def _loss_of_response(response: ResponseAssessment, knowledge: Knowledge) -> tuple[InstrumentResponse, ...]:

@@ -1,6 +1,7 @@
 """Response to dupilumab, from AD severity scores recorded as Observations.
 
-Baseline: the last score on or before the day dupilumab started. A criterion
+Baseline: the last score on or before the day dupilumab started, within the window of
+response.toml [baseline]; an older one is kept only to show why no reduction was judged. A criterion
 (knowledge/response.toml) is met when any on-drug score meets it.
 """
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from ..knowledge import Knowledge, ResponseCriterion
+from ..knowledge.model import CriterionRule
 from ..record.model import PatientRecord
 from ..record.observations import RESULT_STATUSES
 from .course import DupilumabCourse
@@ -31,6 +33,7 @@ class InstrumentResponse:
     baseline: SeverityScore | None
     on_drug: tuple[SeverityScore, ...]  # by date
     meeting: tuple[SeverityScore, ...]  # on-drug scores that meet the criterion
+    old_baseline: SeverityScore | None = None  # the last score before the start, too old to be the baseline
 
     @property
     def reached(self) -> bool:
@@ -53,6 +56,18 @@ class InstrumentResponse:
         if self.baseline is None or self.baseline.value == 0:
             return None
         return 100 * (score.value - self.baseline.value) / self.baseline.value
+
+    def improvement(self, score: SeverityScore) -> float | None:
+        """How far `score` is below the baseline in the criterion's own unit (percent of the baseline for a
+        relative reduction, points for an absolute one); None for a highest-score criterion or no baseline."""
+        rule = self.criterion.rule
+        if rule is CriterionRule.RELATIVE_REDUCTION:
+            percent = self.percent_change(score)
+            return None if percent is None else -percent
+        if rule is CriterionRule.ABSOLUTE_REDUCTION:
+            change = self.change_from_baseline(score)
+            return None if change is None else -change
+        return None
 
 
 @dataclass(frozen=True)
@@ -85,16 +100,20 @@ def severity_scores(record: PatientRecord, knowledge: Knowledge, since: date | N
 
 def assess_response(course: DupilumabCourse, record: PatientRecord, knowledge: Knowledge) -> ResponseAssessment:
     results = []
+    window = knowledge.response.baseline_window.value
     # Only the course's scores and the baseline before it count: years of earlier scores are not read.
     for instrument, series in severity_scores(record, knowledge, since=course.start).items():
         criterion = knowledge.response.criteria[instrument]
         before = [s for s in series if s.day <= course.start]
         baseline = before[-1] if before else None
+        old_baseline = None
+        if baseline is not None and (course.start - baseline.day).days > window:
+            baseline, old_baseline = None, baseline  # it no longer describes the disease dupilumab was started for
         on_drug = tuple(s for s in series if course.on_drug(s.day))
         if not on_drug:
             continue
         meeting = tuple(s for s in on_drug if criterion.meets(s.value, baseline.value if baseline else None))
-        results.append(InstrumentResponse(instrument, criterion, baseline, on_drug, meeting))
+        results.append(InstrumentResponse(instrument, criterion, baseline, on_drug, meeting, old_baseline))
     order = list(knowledge.response.criteria)
     results.sort(key=lambda r: order.index(r.instrument))
     return ResponseAssessment(tuple(results))

@@ -14,7 +14,7 @@ from ..assess.findings import Assessment, Finding, FindingKind
 from ..assess.history import TreatmentHistory
 from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
-from ..knowledge.model import fill
+from ..knowledge.model import ChangeScale, PreSwitchWhen, fill, number_text
 from ..recommend.ranking import NextLinePlan, RankedOption
 from ..record.model import DraftOrder
 from .drafts import refs, switch_suggestions
@@ -88,7 +88,7 @@ def finding_text(
     summary = _summary(finding, plan, switch_drafted, switching_anyway, knowledge)
     lines = [_opening(finding, knowledge), ""]
     if finding.evidence or finding.response.instruments:
-        lines += _score_table(finding.response, finding)
+        lines += _score_table(finding.response, finding, knowledge)
         lines.append("")
     lines += _course_lines(finding, today, knowledge)
     if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
@@ -98,6 +98,8 @@ def finding_text(
         lines.append("- Also found: " + "; ".join(knowledge.cards.topics[f.kind.value].lower() for f in others) + " (separate cards).")
     if dupilumab_orders:
         lines.append(knowledge.cards.text("course", "continues", orders=refs(o.source for o in dupilumab_orders)))
+    if finding.partial_response:
+        lines += ["", *_pre_switch_lines(finding, knowledge)]
     if plan is not None:
         lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps, assessment.history)]
     lines += ["", *_advice_lines(finding, knowledge)]
@@ -118,6 +120,8 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
     kind = finding.kind
     if kind is FindingKind.TRIAL_TOO_SHORT:
         name = "switch-too-early" if switch_drafted else "trial-too-short"
+    elif finding.partial_response:
+        name = "partial-response"
     elif kind is not FindingKind.OCULAR_SURFACE_DISEASE:
         name = _SUMMARY[kind]
     else:
@@ -143,6 +147,9 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
 def _opening(finding: Finding, knowledge: Knowledge) -> str:
     values: dict[str, object] = {"weeks": weeks(finding.completed_weeks), "trial": knowledge.response.adequate_trial.explain}
     kind = finding.kind
+    if finding.partial_response:
+        return knowledge.cards.text("opening", "partial-response", partial="; ".join(_partial_text(r, knowledge) for r in finding.partial),
+                                    **values)
     if kind is FindingKind.INADEQUATE_RESPONSE:
         return knowledge.cards.text("opening", "inadequate-response-scores" if finding.evidence else "inadequate-response-stopped", **values)
     if kind is FindingKind.LOSS_OF_RESPONSE:
@@ -156,30 +163,47 @@ def _opening(finding: Finding, knowledge: Knowledge) -> str:
     return knowledge.cards.text("opening", "ocular", grade=finding.ocular.grade.value)
 
 
+def _partial_text(result: InstrumentResponse, knowledge: Knowledge) -> str:
+    partial = knowledge.response.partial_response
+    amount = number_text(partial.improvement[result.instrument])
+    unit = knowledge.cards.text("change", result.criterion.change.value, change=amount).strip()
+    return f"{result.instrument} " + fill(partial.explain, improvement=unit, criterion=result.criterion.explain)
+
+
 def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def _score_row(result: InstrumentResponse, finding: Finding) -> str:
+def _baseline_cell(result: InstrumentResponse, knowledge: Knowledge) -> str:
+    if result.baseline is not None:
+        return f"{_number(result.baseline.value)} ({result.baseline.day.isoformat()})"
+    old = result.old_baseline
+    if old is not None:
+        return knowledge.cards.text("change", "old_baseline", value=_number(old.value), day=old.day.isoformat(),
+                                    within_days=knowledge.response.baseline_window.value)
+    return "not recorded"
+
+
+def _score_row(result: InstrumentResponse, finding: Finding, knowledge: Knowledge) -> str:
     latest = result.latest
     assert latest is not None  # instruments without on-drug scores are not assessed
-    baseline = f"{_number(result.baseline.value)} ({result.baseline.day.isoformat()})" if result.baseline else "not recorded"
+    baseline = _baseline_cell(result, knowledge)
     best = min(result.on_drug, key=lambda s: (s.value, s.day))
     verdict = "met" if result.reached else "not met"
     if result.reached and result.latest not in result.meeting:
         verdict = f"met {result.meeting[0].day.isoformat()}, not met at the latest score"
     return (
         f"| {result.instrument} | {baseline} | {_score(best, finding)} | {_score(latest, finding)} | "
-        f"{_change(result, latest)} | {result.criterion.explain}: **{verdict}** |"
+        f"{_change(result, latest, knowledge)} | {result.criterion.explain}: **{verdict}** |"
     )
 
 
-def _score_table(response: ResponseAssessment, finding: Finding) -> list[str]:
+def _score_table(response: ResponseAssessment, finding: Finding, knowledge: Knowledge) -> list[str]:
     rows = [
         "| Score | Baseline | Best on drug | Latest on drug | Change | Response criterion |",
         "|---|---|---|---|---|---|",
     ]
-    return rows + [_score_row(r, finding) for r in response.instruments]
+    return rows + [_score_row(r, finding, knowledge) for r in response.instruments]
 
 
 def _score(score: SeverityScore, finding: Finding) -> str:
@@ -187,12 +211,20 @@ def _score(score: SeverityScore, finding: Finding) -> str:
     return f"{_number(score.value)} ({score.day.isoformat()}, week {week})"
 
 
-def _change(result: InstrumentResponse, score: SeverityScore) -> str:
-    percent = result.percent_change(score)
+def _change(result: InstrumentResponse, score: SeverityScore, knowledge: Knowledge) -> str:
+    """The change from baseline in the instrument's own unit (response.toml `change`)."""
+    texts = knowledge.cards
+    if result.baseline is None:
+        return texts.text("change", "no_baseline")
+    scale = result.criterion.change
+    if scale is ChangeScale.GRADES:
+        return texts.text("change", "grades", baseline=_number(result.baseline.value), latest=_number(score.value))
+    percent = result.percent_change(score) if scale is ChangeScale.PERCENT else None
     if percent is not None:
-        return f"{percent:+.0f}%"
+        return texts.text("change", "percent", change=f"{percent:+.0f}")
     change = result.change_from_baseline(score)
-    return f"{change:+g}" if change is not None else "no baseline"
+    assert change is not None  # a baseline is recorded
+    return texts.text("change", "points", change=f"{change:+g}")
 
 
 def _course_lines(finding: Finding, today: date, knowledge: Knowledge) -> list[str]:
@@ -273,6 +305,24 @@ def _confounder_lines(finding: Finding) -> list[str]:
     return ["- **Rule out before switching**: " + "; ".join(items) + "."]
 
 
+def _pre_switch_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
+    """The steps the sources give before switching away from a partial response, in the knowledge base's order."""
+    lines = [knowledge.cards.text("course", "pre_switch"), ""]
+    labelled = knowledge.response.dupilumab_interval
+    number = 0
+    for step in knowledge.response.partial_response.steps:
+        text = step.text
+        if step.when is PreSwitchWhen.INTERVAL_STRETCHED:
+            stretched = finding.stretched
+            if stretched is None:
+                continue
+            interval = weeks(stretched.interval_days / 7) if stretched.interval_days % 7 == 0 else f"{stretched.interval_days:g} days"
+            text = fill(text, interval=interval, sources=refs(stretched.sources), labelled=labelled.explain)
+        number += 1
+        lines.append(f"{number}. {text} [{step.claim.status}]")
+    return [*lines, "", knowledge.cards.text("course", "then_switch")]
+
+
 def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...],
                 history: TreatmentHistory) -> list[str]:
     lines = ["**Next line, ranked for this patient**", ""]
@@ -303,7 +353,9 @@ def _option_line(ranked: RankedOption) -> str:
 
 def _advice_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
     keys: list[str] = []
-    if finding.kind in _FAILURES:
+    if finding.partial_response:  # the steps before a switch already name the confounders to rule out
+        keys = ["continue_basic_therapy"]
+    elif finding.kind in _FAILURES:
         keys = ["confirm_before_switch", "continue_basic_therapy"]
     elif finding.leads_to_switch:
         keys = ["continue_basic_therapy"]
@@ -322,6 +374,12 @@ def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledg
     parts += [f"{r.criterion.explain}: {knowledge.cite(r.criterion.claim)}" for r in finding.response.instruments]
     if finding.kind is FindingKind.LOSS_OF_RESPONSE:
         parts.append(f"loss of response: {knowledge.cite(response.loss_of_response.claim)}")
+    if any(r.old_baseline is not None for r in finding.response.instruments):
+        parts.append(f"{response.baseline_window.explain}: {knowledge.cite(response.baseline_window.claim)}")
+    if finding.partial_response:
+        parts.append(f"partial response: {knowledge.cite(response.partial_response.claim)}")
+    if finding.stretched is not None and finding.partial_response:
+        parts.append(f"{response.dupilumab_interval.explain}: {knowledge.cite(response.dupilumab_interval.claim)}")
     if finding.gaps:
         parts.append(f"{response.adherence_gap.explain}: {knowledge.cite(response.adherence_gap.claim)}")
     if finding.ocular is not None and finding.kind is FindingKind.OCULAR_SURFACE_DISEASE:

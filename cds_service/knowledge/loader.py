@@ -31,8 +31,10 @@ from .model import (
     ApprovalDecision,
     BaselineTest,
     CardTexts,
+    ChangeScale,
     Claim,
     CriterionRule,
+    DosingInterval,
     DrosdGrade,
     DrosdKnowledge,
     DrosdManagement,
@@ -43,11 +45,15 @@ from .model import (
     Knowledge,
     OrderTemplate,
     OverrideKind,
+    PartialResponse,
     PregnancyEvidence,
+    PreSwitchStep,
+    PreSwitchWhen,
     RankGroup,
     ResponseCriterion,
     ResponseKnowledge,
     SafetyRule,
+    SeverityBands,
     Source,
     TherapyOption,
     WarningKind,
@@ -59,11 +65,12 @@ from .vocabulary import CONCEPTS_NAMED_IN_CODE
 
 PACKAGED = Path(__file__).resolve().parent
 SCHEMAS = PACKAGED / "schemas"
+_CARD_SECTIONS = ("summary", "opening", "course", "change")  # cards.toml sections of texts with placeholders
 FILES = ("sources", "concepts", "response", "therapies", "safety", "monitoring", "drosd", "advice", "cards")
 # Top-level tables whose keys (or array items) are entries of their own; other top-level tables are one entry.
 _COLLECTIONS = frozenset({
     "option", "rank_groups", "concept", "criterion", "test", "agent", "rule", "advice", "override_reasons",
-    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading",
+    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading", "change",
 })
 
 
@@ -120,7 +127,7 @@ def card_placeholders() -> Mapping[str, Mapping[str, frozenset[str]]]:
     sections = _schema("cards")["properties"]
     return {
         section: {name: frozenset(spec["x-placeholders"]) for name, spec in sections[section]["properties"].items()}
-        for section in ("summary", "opening", "course")
+        for section in _CARD_SECTIONS
     }
 
 
@@ -262,7 +269,8 @@ class _Checker:
                 has_dose = "dose_mg" in younger or ("dose_mg" in order and "text" not in younger)
                 for key in ("text", "instruction"):
                     if key in younger:
-                        self.template("therapies", ["option", option_id, "order", "by_age", index, key], younger[key], {"dose_mg"} if has_dose else set())
+                        place = ["option", option_id, "order", "by_age", index, key]
+                        self.template("therapies", place, younger[key], {"dose_mg"} if has_dose else set())
 
     def safety(self) -> None:
         safety, options = self.data["safety"], self.data["therapies"]["option"]
@@ -320,6 +328,25 @@ class _Checker:
         self.template("response", ["adequate_trial", "explain"], response["adequate_trial"]["explain"], {"weeks"})
         self.template("response", ["adherence", "explain"], response["adherence"]["explain"], {"gap_days"})
         self.template("response", ["loss_of_response", "explain"], response["loss_of_response"]["explain"], set())
+        self.template("response", ["baseline", "explain"], response["baseline"]["explain"], {"within_days"})
+        severity = response["severity"]
+        self.template("response", ["severity", "explain"], severity["explain"], {"instrument", "value"})
+        self.template("response", ["severity", "rule", "explain"], severity["rule"]["explain"], set())
+        for instrument in severity["mild_at_most"]:
+            if instrument not in response["failure"]["instruments"]:
+                self.problem("response", ["severity", "mild_at_most", instrument], f"{instrument!r} names no instrument of [failure]")
+        partial = response["partial_response"]
+        self.template("response", ["partial_response", "explain"], partial["explain"], {"improvement", "criterion"})
+        for instrument in partial["improvement"]:
+            if instrument not in criteria:
+                self.problem("response", ["partial_response", "improvement", instrument], f"{instrument!r} names no criterion of [criterion]")
+            elif criteria[instrument]["rule"] == "at_most":
+                self.problem("response", ["partial_response", "improvement", instrument],
+                             f"{instrument!r} is judged by a highest score (at_most): an improvement from baseline has no unit here")
+        for index, step in enumerate(partial["step"]):
+            allowed = {"interval", "sources", "labelled"} if step["when"] == "interval_stretched" else set()
+            self.template("response", ["partial_response", "step", index, "text"], step["text"], allowed)
+        self.template("response", ["dupilumab_interval", "explain"], response["dupilumab_interval"]["explain"], {"weeks"})
 
     def texts(self) -> None:
         """The placeholders of the texts of drosd.toml, advice.toml and cards.toml."""
@@ -453,7 +480,8 @@ def _order_template(order: Mapping[str, Any], systems: Mapping[str, str]) -> Ord
     for entry in order.get("by_age", ()):
         dose_mg = entry.get("dose_mg", base.dose_mg if "text" not in entry else None)
         text = filled(entry, "text", dose_mg) if "text" in entry else base.text
-        younger.append((entry["age_below"], replace(base, text=text, dose_mg=dose_mg, instruction=filled(entry, "instruction", dose_mg)), _claim(entry)))
+        template = replace(base, text=text, dose_mg=dose_mg, instruction=filled(entry, "instruction", dose_mg))
+        younger.append((entry["age_below"], template, _claim(entry)))
     return replace(base, by_age=tuple(younger))
 
 
@@ -474,7 +502,10 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         rule = CriterionRule(entry["rule"])
         own = {CriterionRule.RELATIVE_REDUCTION: "percent", CriterionRule.ABSOLUTE_REDUCTION: "points", CriterionRule.AT_MOST: "value"}[rule]
         explain = fill(entry["explain"], **{own: number_text(entry[own])})
-        criteria[instrument] = ResponseCriterion(instrument, rule, float(entry[own]), explain, _claim(entry))
+        criteria[instrument] = ResponseCriterion(instrument, rule, float(entry[own]), explain, _claim(entry), ChangeScale(entry["change"]))
+    severity = response_file["severity"]
+    partial = response_file["partial_response"]
+    interval = response_file["dupilumab_interval"]
     response = ResponseKnowledge(
         adequate_trial=adequate_trial,
         adequate_trial_note=response_file["adequate_trial"].get("note"),
@@ -483,6 +514,23 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         failure_claim=_claim(response_file["failure"]),
         loss_of_response=Advice(response_file["loss_of_response"]["explain"], _claim(response_file["loss_of_response"])),
         adherence_gap=_explained(response_file["adherence"], "gap_days"),
+        baseline_window=_explained(response_file["baseline"], "within_days"),
+        change_claim=_claim(response_file["change"]),
+        partial_response=PartialResponse(
+            improvement={name: float(value) for name, value in partial["improvement"].items()},
+            explain=partial["explain"],
+            claim=_claim(partial),
+            steps=tuple(PreSwitchStep(step["id"], PreSwitchWhen(step["when"]), step["text"], _claim(step)) for step in partial["step"]),
+        ),
+        severity=SeverityBands(
+            mild_at_most={name: float(value) for name, value in severity["mild_at_most"].items()},
+            explain=severity["explain"],
+            claim=_claim(severity),
+            rule=Advice(severity["rule"]["explain"], _claim(severity["rule"])),
+        ),
+        dupilumab_interval=DosingInterval(
+            int(interval["weeks"]), int(interval["adult_age_years"]), fill(interval["explain"], weeks=interval["weeks"]), _claim(interval)
+        ),
     )
 
     therapy_file = data["therapies"]
@@ -602,5 +650,5 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         monitoring=monitoring,
         monitoring_windows=Advice(windows["explain"], _claim(windows)),
         baseline_tests=tests,
-        cards=CardTexts(dict(cards_file["topics"]), {s: dict(cards_file[s]) for s in ("summary", "opening", "course")}),
+        cards=CardTexts(dict(cards_file["topics"]), {s: dict(cards_file[s]) for s in _CARD_SECTIONS}),
     )

@@ -40,6 +40,21 @@ class CriterionRule(enum.StrEnum):
     AT_MOST = "at_most"
 
 
+class ChangeScale(enum.StrEnum):
+    """How an instrument's change from baseline is written (response.toml `change`)."""
+
+    PERCENT = "percent"  # continuous scores judged by a relative reduction
+    POINTS = "points"  # numeric rating scales judged by points
+    GRADES = "grades"  # ordinal scales: a grade is not a quantity, so no percent
+
+
+class PreSwitchWhen(enum.StrEnum):
+    """When a pre-switch step of a partial response applies (response.toml [[partial_response.step]] `when`)."""
+
+    ALWAYS = "always"
+    INTERVAL_STRETCHED = "interval_stretched"
+
+
 class DrosdGrade(enum.StrEnum):
     MILD = "mild"
     MODERATE = "moderate"
@@ -119,6 +134,7 @@ class ResponseCriterion:
     threshold: float
     explain: str
     claim: Claim
+    change: ChangeScale = ChangeScale.PERCENT
 
     def target(self, baseline: float | None) -> float | None:
         """The highest score that meets the criterion, given the baseline; None when it cannot be judged
@@ -137,6 +153,46 @@ class ResponseCriterion:
 
 
 @dataclass(frozen=True)
+class PreSwitchStep:
+    """One step the sources give before switching away from a partial response."""
+
+    id: str
+    when: PreSwitchWhen
+    text: str  # filled, except {interval} and {sources} of a stretched-interval step
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class PartialResponse:
+    """Improved from baseline by at least `improvement` (the criterion's own unit), yet short of the criterion."""
+
+    improvement: Mapping[str, float]
+    explain: str
+    claim: Claim
+    steps: tuple[PreSwitchStep, ...]
+
+
+@dataclass(frozen=True)
+class SeverityBands:
+    """The highest score of each instrument that still reads as mild disease (or better)."""
+
+    mild_at_most: Mapping[str, float]
+    explain: str  # filled per instrument with {instrument} and {value}
+    claim: Claim
+    rule: Advice  # what the service does with it
+
+
+@dataclass(frozen=True)
+class DosingInterval:
+    """The labelled maintenance interval of dupilumab for adults."""
+
+    weeks: int
+    adult_age_years: int
+    explain: str
+    claim: Claim
+
+
+@dataclass(frozen=True)
 class ResponseKnowledge:
     adequate_trial: Explained  # weeks
     adequate_trial_note: str | None
@@ -145,6 +201,11 @@ class ResponseKnowledge:
     failure_claim: Claim
     loss_of_response: Advice
     adherence_gap: Explained  # days
+    baseline_window: Explained  # days before the start within which a score can be the baseline
+    change_claim: Claim  # how each instrument's change is written
+    partial_response: PartialResponse
+    severity: SeverityBands
+    dupilumab_interval: DosingInterval
 
     @property
     def adequate_trial_weeks(self) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 from .concepts import ConceptDefinition, KnownCode
 from .loader import Predicate, predicates
-from .model import Claim, Knowledge, SafetyRule, TherapyOption, number_text
+from .model import Claim, Knowledge, SafetyRule, TherapyOption, fill, number_text
 
 _INTRO = """\
 # Knowledge base: the reviewer's worksheet
@@ -183,7 +183,24 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     note = f" Note: {response.adequate_trial_note}" if response.adequate_trial_note else ""
     lines.append(f"- Adequate trial: {response.adequate_trial.explain} {_cite(knowledge, response.adequate_trial.claim)}{note}")
     for criterion in response.criteria.values():
-        lines.append(f"- Response on {criterion.instrument}: {criterion.explain} {_cite(knowledge, criterion.claim)}")
+        lines.append(f"- Response on {criterion.instrument}: {criterion.explain}; change written in {criterion.change.value} "
+                     f"{_cite(knowledge, criterion.claim)}")
+    lines.append(f"- Change written in each instrument's own unit (grades for ordinal scales, never a percent) "
+                 f"{_cite(knowledge, response.change_claim)}")
+    lines.append(f"- Baseline: {response.baseline_window.explain} {_cite(knowledge, response.baseline_window.claim)}")
+    severity = response.severity
+    bands = "; ".join(fill(severity.explain, instrument=name, value=number_text(value)) for name, value in severity.mild_at_most.items())
+    lines.append(f"- Mild disease or better: {bands} {_cite(knowledge, severity.claim)}; {severity.rule.text} "
+                 f"{_cite(knowledge, severity.rule.claim)}")
+    partial = response.partial_response
+    amounts = ", ".join(f"{name} {number_text(value)}" for name, value in partial.improvement.items())
+    lines.append(f"- Partial response (improvement from baseline, in the criterion's unit: {amounts}): "
+                 f"{fill(partial.explain, improvement='the amount', criterion='the response criterion')} {_cite(knowledge, partial.claim)}")
+    for step in partial.steps:
+        when = "" if step.when.value == "always" else f" (when {step.when.value.replace('_', ' ')})"
+        lines.append(f"  - Before a switch{when}: {step.text} {_cite(knowledge, step.claim)}")
+    interval = response.dupilumab_interval
+    lines.append(f"- Dupilumab interval: {interval.explain}, from age {interval.adult_age_years} {_cite(knowledge, interval.claim)}")
     lines.append(f"- Instruments that can show a failure on their own: {', '.join(response.failure_instruments)} "
                  f"{_cite(knowledge, response.failure_claim)}")
     lines.append(f"- Loss of response: {response.loss_of_response.text} {_cite(knowledge, response.loss_of_response.claim)}")

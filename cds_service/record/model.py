@@ -109,6 +109,7 @@ class MedicationUse(_Matched):
     dose_text: str | None = None
     dose_mg: float | None = None
     days_supply: float | None = None
+    interval_days: float | None = None  # days between doses, from the dosage timing or text
 
     @property
     def taken(self) -> bool:

@@ -433,16 +433,18 @@ def _mg(quantity: Any) -> float | None:
 
 
 def _dosage_details(dosages: Any, strength_mg: float | None = None) -> dict[str, Any]:
-    """Route, dose text and dose in mg of the first dosage that has them (lenient: any element may be absent).
+    """Route, dose text, dose in mg and dosing interval of the first dosage that has them (lenient: any element
+    may be absent).
 
     The dose is read as EHRs write it: a dose quantity in mg; a count of units (tablets) times the product's
     strength; the dosage text ("30 mg once daily"); else the product's strength alone (one unit)."""
-    details: dict[str, Any] = {"route": None, "dose_text": None, "dose_mg": None}
+    details: dict[str, Any] = {"route": None, "dose_text": None, "dose_mg": None, "interval_days": None}
     units: float | None = None
     for dosage in dosages if isinstance(dosages, list) else ():
         if not isinstance(dosage, dict):
             continue
         details["route"] = details["route"] or _text_of(dosage.get("route"))
+        details["interval_days"] = details["interval_days"] or _timing_interval_days(_obj(_obj(dosage.get("timing")).get("repeat")))
         if details["dose_text"] is None and isinstance(dosage.get("text"), str):
             details["dose_text"] = dosage["text"]
         for dose_and_rate in _list(dosage.get("doseAndRate")):
@@ -458,6 +460,8 @@ def _dosage_details(dosages: Any, strength_mg: float | None = None) -> dict[str,
         details["dose_mg"] = _mg_in_text(details["dose_text"])
     if details["dose_mg"] is None and units is None:
         details["dose_mg"] = strength_mg
+    if details["interval_days"] is None and details["dose_text"]:
+        details["interval_days"] = _text_interval_days(details["dose_text"])
     return details
 
 
@@ -501,6 +505,29 @@ def _product_strength_mg(resource: dict[str, Any], medication: Concept) -> float
         if found is not None:
             return found
     return None
+
+
+# "every 4 weeks", "every 28 days", "q4w", "Q2W": how dosing intervals are written in dosage text.
+_INTERVAL_IN_TEXT = re.compile(r"\b(?:every|q)\s*(\d+)\s*(days?|d|weeks?|wks?|w)\b", re.IGNORECASE)
+_UNIT_DAYS = {"d": 1, "wk": 7, "mo": 30}  # UCUM units of Timing.repeat.periodUnit (a month as 30 days)
+
+
+def _timing_interval_days(repeat: dict[str, Any]) -> float | None:
+    """Days between doses from Timing.repeat (frequency per period); None when it does not say."""
+    period = fj.number(repeat.get("period"))
+    period_unit = repeat.get("periodUnit")
+    unit = _UNIT_DAYS.get(period_unit) if isinstance(period_unit, str) else None
+    frequency = fj.number(repeat.get("frequency")) or 1
+    if period is None or unit is None or period <= 0 or frequency <= 0:
+        return None
+    return period * unit / frequency
+
+
+def _text_interval_days(text: str) -> float | None:
+    found = _INTERVAL_IN_TEXT.search(text)
+    if not found:
+        return None
+    return int(found.group(1)) * (1 if found.group(2).lower().startswith("d") else 7)
 
 
 def _medication_context(resource: dict[str, Any]) -> tuple[str, ...]:
