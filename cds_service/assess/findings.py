@@ -157,6 +157,11 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
         # The clinician has already acted: the switch cards are history; an eye card stands while dupilumab does.
         reasoning.append(f"already switched: {switched.describe()}")
         findings = [f for f in findings if f.kind is FindingKind.OCULAR_SURFACE_DISEASE and course.ongoing]
+    moved_on = _systemic_after_stop(course, history)
+    if moved_on is not None and ocular is not None and ocular.restart_candidate:
+        # Another systemic agent already follows the stop for the eyes: restarting dupilumab is no longer the question.
+        reasoning.append(f"another systemic agent since dupilumab: {moved_on.describe()}")
+        findings = [f for f in findings if f.kind is not FindingKind.OCULAR_SURFACE_DISEASE]
     findings.sort(key=Finding._rank)
     if not findings:
         reasoning.append("no failure, intolerance or eye disease found")
@@ -177,6 +182,13 @@ def _switched_after(course: DupilumabCourse, history: TreatmentHistory, knowledg
         if knowledge.option(use.agent).group.replaces_dupilumab and use.start is not None and use.start > course.start:
             return use
     return None
+
+
+def _systemic_after_stop(course: DupilumabCourse, history: TreatmentHistory) -> AgentUse | None:
+    """A next-line agent of any group taken now that started after dupilumab did, once dupilumab has stopped."""
+    if course.ongoing:
+        return None
+    return next((u for u in history.taken_now if u.start is not None and u.start > course.start), None)
 
 
 def _inadequate_response(

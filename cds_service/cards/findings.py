@@ -135,6 +135,9 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
             name = "ocular-while-switching"
         elif switch_drafted:
             name = "ocular-manageable-order"
+        elif ocular.restart_candidate:
+            name = "ocular-restart"
+            values["stopped"] = finding.course.end.isoformat() if finding.course.end else "an unrecorded date"
         else:
             name = "ocular-keep"
     return knowledge.cards.text("summary", name, **values)
@@ -229,6 +232,8 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         began = condition.began
         week = (began - finding.course.start).days // 7 if began else None
         severity = f", recorded as {condition.severity.label().lower()}" if condition.severity else ""
+        if not condition.active:  # an episode behind a recent stop may have settled since
+            severity += f", ended {condition.abatement.isoformat()}" if condition.abatement else ", ended"
         lines.append(knowledge.cards.text(
             "course", "eye_condition", condition=condition.code.label(), began=began.isoformat() if began else "an unrecorded date",
             week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity, source=condition.source,
@@ -255,6 +260,10 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         meanwhile = drosd.while_switching
         text = fill(meanwhile.text, treatment=management.treatment, referral=drosd.referral.text)
         lines += ["", f"**Management**: {text} [{management.claim.status}]"]
+    elif ocular.restart_candidate:
+        restart = drosd.restart
+        text = fill(restart.text, grade=ocular.grade.value, treatment=management.treatment, referral=drosd.referral.text)
+        lines += ["", f"**Management**: {text} [{restart.claim.status}; {drosd.restart_window.explain}, {drosd.restart_window.claim.status}]"]
     else:
         lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
     if management.keep_dupilumab and ocular.stopped_for_eyes and not switching_anyway:
@@ -328,6 +337,10 @@ def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledg
         management = knowledge.drosd.management[finding.ocular.grade]
         claim = knowledge.drosd.red_flag_management.claim if finding.ocular.red_flags and management.keep_dupilumab else management.claim
         parts.append(f"DROSD management: {knowledge.cite(claim)}")
+        if finding.ocular.restart_candidate:
+            window = knowledge.drosd.restart_window
+            parts.append(f"restart after a stop for the eyes: {knowledge.cite(knowledge.drosd.restart.claim)}; "
+                         f"{window.explain}: {knowledge.cite(window.claim)}")
     if plan is not None and plan.offered:
         parts.append(f"ranking: {knowledge.cite(plan.offered[0].option.group.claim)}")
     return "Rules applied: " + "; ".join(parts) + "."
