@@ -104,6 +104,8 @@ def finding_text(
     lines += ["", _rules_line(finding, plan, knowledge)]
     if finding.urgent:
         indicator = "critical"
+    elif kind is FindingKind.OCULAR_SURFACE_DISEASE and _restart_prompt(finding, switching_anyway, switch_drafted):
+        indicator = "info"  # a prompt to consider: no source advises restarting in so many words (drosd.toml [restart])
     else:
         indicator = "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info"
     return FindingText(summary, indicator, "\n".join(lines))
@@ -135,12 +137,16 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
             name = "ocular-while-switching"
         elif switch_drafted:
             name = "ocular-manageable-order"
-        elif ocular.restart_candidate:
+        elif _restart_prompt(finding, switching_anyway, switch_drafted):
             name = "ocular-restart"
             values["stopped"] = finding.course.end.isoformat() if finding.course.end else "an unrecorded date"
         else:
             name = "ocular-keep"
     return knowledge.cards.text("summary", name, **values)
+
+
+def _restart_prompt(finding: Finding, switching_anyway: bool, switch_drafted: bool) -> bool:
+    return bool(finding.ocular and finding.ocular.restart_candidate and not switching_anyway and not switch_drafted)
 
 
 def _opening(finding: Finding, knowledge: Knowledge) -> str:
