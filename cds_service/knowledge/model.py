@@ -58,6 +58,7 @@ class OverrideKind(enum.StrEnum):
     FAILURE = "failure"
     OCULAR = "ocular"
     TRIAL = "trial"
+    HEAD_NECK = "head-neck"
     SAFETY = "safety"
     MONITORING = "monitoring"
 
