@@ -93,5 +93,38 @@ def test_a_sight_threatening_condition_that_has_resolved_is_not_urgent():
 
 
 def test_stopping_for_conjunctivitis_without_a_recorded_condition_is_still_drosd():
-    result = ocular(AD, dupilumab(status="stopped", end="2025-03-01", reason="conjunctivitis"), easi("2025-01-06", 30))
-    assert result is not None and result.stopped_for_eyes and result.grade == "mild"
+    # Stopped 13 weeks ago: within the restart window (drosd.toml [restart.window]).
+    result = ocular(AD, dupilumab(status="stopped", end="2025-06-02", reason="conjunctivitis"), easi("2025-01-06", 30))
+    assert result is not None and result.stopped_for_eyes and result.grade == "mild" and result.restart_candidate
+
+
+def test_a_stop_for_conjunctivitis_long_ago_is_history():
+    stopped = dupilumab(start="2022-06-06", status="stopped", end="2023-09-04", reason="conjunctivitis")
+    episode = {**condition("conj", "Conjunctivitis", onset="2023-06-05", status="resolved"), "abatementDateTime": "2023-10-02"}
+    assert ocular(AD, stopped, easi("2022-06-01", 30), episode) is None
+
+
+def test_conjunctivitis_that_has_resolved_on_dupilumab_gives_no_card():
+    resolved = {**condition("conj", "Conjunctivitis", onset="2025-02-20", status="resolved"), "abatementDateTime": "2025-03-20"}
+    assert ocular(*RESPONDING, resolved) is None
+
+
+def test_a_recent_stop_for_conjunctivitis_keeps_the_episode_that_settled_after_it():
+    stopped = dupilumab(status="stopped", end="2025-07-07", reason="conjunctivitis")
+    settled = {**condition("conj", "Conjunctivitis", onset="2025-06-02", status="resolved"), "abatementDateTime": "2025-07-28"}
+    result = ocular(AD, stopped, easi("2025-01-06", 30), easi("2025-05-05", 8), settled)
+    assert result is not None and result.restart_candidate and [c.source for c in result.conditions] == ["Condition/conj"]
+
+
+def test_a_recent_stop_for_keratitis_with_an_ulcer_is_not_a_restart():
+    stopped = dupilumab(status="stopped", end="2025-07-07", reason="keratitis")
+    ulcer = condition("ulcer", "Corneal ulcer", onset="2025-06-30", icd="H16.001")
+    result = ocular(AD, stopped, easi("2025-01-06", 30), easi("2025-05-05", 8), ulcer)
+    assert result is not None and result.urgent and not result.restart_candidate
+
+
+def test_a_systemic_agent_started_after_a_stop_for_the_eyes_ends_the_restart_question():
+    stopped = dupilumab(status="stopped", end="2025-06-02", reason="conjunctivitis")
+    methotrexate = medication("mtx", "methotrexate 15 mg weekly", start="2025-07-07")
+    assessment = assess_patient(record(AD, stopped, easi("2025-01-06", 30), easi("2025-05-05", 8), methotrexate), TODAY, KNOWLEDGE)
+    assert assessment.finding(FindingKind.OCULAR_SURFACE_DISEASE) is None

@@ -39,4 +39,5 @@ def test_there_are_at_least_25_scenarios_covering_every_topic():
     assert topics >= {
         "dupilumab-inadequate-response", "dupilumab-loss-of-response", "dupilumab-ocular-surface-disease",
         "dupilumab-trial-too-short", "dupilumab-intolerance", "therapy-safety", "baseline-monitoring",
+        "dupilumab-head-neck-dermatitis",
     }

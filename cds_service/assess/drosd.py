@@ -19,12 +19,17 @@ class OcularSurfaceDisease:
     steroid_weeks: float
     eye_treatments: tuple[MedicationUse, ...]
     red_flags: tuple[ConditionEntry, ...]  # urgent symptoms and signs (pain, photophobia, reduced vision)
-    stopped_for_eyes: bool
+    stopped_for_eyes: bool  # stopped for the eyes within the restart window
     sight_threats: tuple[ConditionEntry, ...] = ()  # sight-threatening disease: grade sight-threatening
 
     @property
     def needs_switch(self) -> bool:
         return self.grade in {DrosdGrade.SEVERE_PERSISTENT, DrosdGrade.SIGHT_THREATENING}
+
+    @property
+    def restart_candidate(self) -> bool:
+        """Stopped recently for manageable eye disease: restarting dupilumab with eye treatment is the option (pitfall 2)."""
+        return self.stopped_for_eyes and not self.needs_switch and not self.urgent
 
     @property
     def urgent(self) -> bool:
@@ -69,14 +74,24 @@ def _steroid_weeks(uses: tuple[MedicationUse, ...], course: DupilumabCourse, tod
     return covered / 7
 
 
+def stopped_recently_for_eyes(course: DupilumabCourse, today: date, knowledge: Knowledge) -> bool:
+    """Dupilumab stopped for the eyes within the restart window (drosd.toml [restart.window], design)."""
+    return (course.end is not None and bool(course.stopped_for(StopReasonKind.OCULAR))
+            and (today - course.end).days <= 7 * knowledge.drosd.restart_window.value)
+
+
 def assess_ocular_surface(
     record: PatientRecord, course: DupilumabCourse, today: date, knowledge: Knowledge
 ) -> OcularSurfaceDisease | None:
     drosd = knowledge.drosd
-    after_start = tuple(
+    during = tuple(
         c for c in conditions_in_group(record, knowledge, vocabulary.EYE) if c.began is not None and course.during(c.began, today)
     )
-    stopped_for_eyes = bool(course.stopped_for(StopReasonKind.OCULAR))
+    stopped_for_eyes = stopped_recently_for_eyes(course, today, knowledge)
+    recent = course.end is None or (today - course.end).days <= 7 * drosd.restart_window.value
+    # An episode that has ended, or one under a course stopped long ago, is history; a recent stop for the
+    # eyes keeps the episode behind it, even one that settled once the drug was stopped.
+    after_start = during if stopped_for_eyes else tuple(c for c in during if c.active and recent)
     red_flags, sight_threats = (
         tuple(c for c in conditions_in_group(record, knowledge, group) if c.began is not None and course.during(c.began, today) and c.active)
         for group in (vocabulary.EYE_RED_FLAG, vocabulary.EYE_SIGHT_THREAT)

@@ -9,7 +9,7 @@ whatever the medication list would have said).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from ..knowledge import Knowledge, vocabulary
@@ -38,6 +38,7 @@ class FindingKind(enum.Enum):
     OCULAR_SURFACE_DISEASE = "dupilumab-ocular-surface-disease"
     INTOLERANCE = "dupilumab-intolerance"
     TRIAL_TOO_SHORT = "dupilumab-trial-too-short"
+    HEAD_NECK_DERMATITIS = "dupilumab-head-neck-dermatitis"
 
 
 # Which finding is primary when several apply (the first present), as the cards are ordered.
@@ -47,7 +48,12 @@ _PRIORITY = (
     FindingKind.OCULAR_SURFACE_DISEASE,  # when severe and persistent; mild/moderate ranks below intolerance
     FindingKind.INTOLERANCE,
     FindingKind.TRIAL_TOO_SHORT,
+    FindingKind.HEAD_NECK_DERMATITIS,  # an adverse effect to work up, not a reason to switch by itself
 )
+
+
+# Adverse effects that stand while dupilumab is taken, even after a switch has been started.
+_ADVERSE_ON_DRUG = {FindingKind.OCULAR_SURFACE_DISEASE, FindingKind.HEAD_NECK_DERMATITIS}
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,7 @@ class Finding:
     gaps: tuple[DispensingGap, ...] = ()
     partial: tuple[InstrumentResponse, ...] = ()  # evidence instruments improved, yet short of their criterion
     stretched: StretchedInterval | None = None  # dupilumab at a longer interval than labelled
+    head_neck: tuple[ConditionEntry, ...] = ()  # head-and-neck dermatitis that began on dupilumab
 
     @property
     def partial_response(self) -> bool:
@@ -99,7 +106,7 @@ class Finding:
             return -1
         if self.kind is FindingKind.OCULAR_SURFACE_DISEASE and not self.leads_to_switch:
             return _PRIORITY.index(FindingKind.INTOLERANCE) + 1
-        return _PRIORITY.index(self.kind) + (1 if self.kind is FindingKind.TRIAL_TOO_SHORT else 0)
+        return _PRIORITY.index(self.kind) + (1 if self.kind in {FindingKind.TRIAL_TOO_SHORT, FindingKind.HEAD_NECK_DERMATITIS} else 0)
 
 
 @dataclass(frozen=True)
@@ -178,12 +185,21 @@ def assess_patient(record: PatientRecord, today: date, knowledge: Knowledge) -> 
     if weeks < trial and not course.stopped_for(ADVERSE, OCULAR) and (not course.ongoing or course.stopped_for(StopReasonKind.INEFFICACY)):
         findings.append(finding(FindingKind.TRIAL_TOO_SHORT))
         reasoning.append(f"judged or stopped before {trial} weeks")
+    head_neck = head_neck_dermatitis_on_dupilumab(record, course, today, knowledge)
+    if head_neck:
+        findings.append(replace(finding(FindingKind.HEAD_NECK_DERMATITIS), head_neck=head_neck))
+        reasoning.append("head-and-neck dermatitis began on dupilumab: " + ", ".join(c.source for c in head_neck))
     history = treatment_history(record, today, knowledge)
     switched = _switched_after(course, history, knowledge)
     if switched is not None:
         # The clinician has already acted: the switch cards are history; an eye card stands while dupilumab does.
         reasoning.append(f"already switched: {switched.describe()}")
-        findings = [f for f in findings if f.kind is FindingKind.OCULAR_SURFACE_DISEASE and course.ongoing]
+        findings = [f for f in findings if f.kind in _ADVERSE_ON_DRUG and course.ongoing]
+    moved_on = _systemic_after_stop(course, history)
+    if moved_on is not None and ocular is not None and ocular.restart_candidate:
+        # Another systemic agent already follows the stop for the eyes: restarting dupilumab is no longer the question.
+        reasoning.append(f"another systemic agent since dupilumab: {moved_on.describe()}")
+        findings = [f for f in findings if f.kind is not FindingKind.OCULAR_SURFACE_DISEASE]
     findings.sort(key=Finding._rank)
     if not findings:
         reasoning.append("no failure, intolerance or eye disease found")
@@ -204,6 +220,22 @@ def _switched_after(course: DupilumabCourse, history: TreatmentHistory, knowledg
         if knowledge.option(use.agent).group.replaces_dupilumab and use.start is not None and use.start > course.start:
             return use
     return None
+
+
+def head_neck_dermatitis_on_dupilumab(
+    record: PatientRecord, course: DupilumabCourse, today: date, knowledge: Knowledge
+) -> tuple[ConditionEntry, ...]:
+    """Active head-and-neck dermatitis that began after dupilumab started; one that predates it is the patient's
+    usual distribution of atopic dermatitis, and one that has ended is history."""
+    return tuple(c for c in conditions_in_group(record, knowledge, vocabulary.HEAD_NECK)
+                 if c.active and c.began is not None and course.during(c.began, today))
+
+
+def _systemic_after_stop(course: DupilumabCourse, history: TreatmentHistory) -> AgentUse | None:
+    """A next-line agent of any group taken now that started after dupilumab did, once dupilumab has stopped."""
+    if course.ongoing:
+        return None
+    return next((u for u in history.taken_now if u.start is not None and u.start > course.start), None)
 
 
 def _inadequate_response(

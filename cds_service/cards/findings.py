@@ -16,7 +16,7 @@ from ..assess.response import InstrumentResponse, ResponseAssessment, SeveritySc
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
 from ..knowledge.model import ChangeScale, PreSwitchWhen, fill, number_text
 from ..recommend.ranking import NextLinePlan, RankedOption
-from ..record.model import DraftOrder
+from ..record.model import ConditionEntry, DraftOrder
 from .drafts import refs, switch_suggestions
 from .identity import CardContext
 from .model import Card
@@ -27,6 +27,7 @@ _OVERRIDE_KIND = {
     FindingKind.INTOLERANCE: OverrideKind.FAILURE,
     FindingKind.OCULAR_SURFACE_DISEASE: OverrideKind.OCULAR,
     FindingKind.TRIAL_TOO_SHORT: OverrideKind.TRIAL,
+    FindingKind.HEAD_NECK_DERMATITIS: OverrideKind.HEAD_NECK,
 }
 _FAILURES = {FindingKind.INADEQUATE_RESPONSE, FindingKind.LOSS_OF_RESPONSE}
 _SUMMARY = {  # cards.toml [summary] of the findings with one summary each
@@ -34,6 +35,9 @@ _SUMMARY = {  # cards.toml [summary] of the findings with one summary each
     FindingKind.LOSS_OF_RESPONSE: "loss-of-response",
     FindingKind.INTOLERANCE: "intolerance",
 }
+
+
+_HEAD_NECK_ADVICE = ("head_neck_definition", "head_neck_differential", "head_neck_options", "head_neck_tralokinumab")
 
 
 def weeks(count: int | float) -> str:
@@ -93,6 +97,8 @@ def finding_text(
     lines += _course_lines(finding, today, knowledge)
     if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
         lines += _ocular_lines(finding, knowledge, switching_anyway)
+    if kind is FindingKind.HEAD_NECK_DERMATITIS:
+        lines += _head_neck_lines(finding, knowledge)
     lines += _confounder_lines(finding)
     if others:
         lines.append("- Also found: " + "; ".join(knowledge.cards.topics[f.kind.value].lower() for f in others) + " (separate cards).")
@@ -106,6 +112,8 @@ def finding_text(
     lines += ["", _rules_line(finding, plan, knowledge)]
     if finding.urgent:
         indicator = "critical"
+    elif kind is FindingKind.OCULAR_SURFACE_DISEASE and _restart_prompt(finding, switching_anyway, switch_drafted):
+        indicator = "info"  # a prompt to consider: no source advises restarting in so many words (drosd.toml [restart])
     else:
         indicator = "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info"
     return FindingText(summary, indicator, "\n".join(lines))
@@ -122,6 +130,9 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
         name = "switch-too-early" if switch_drafted else "trial-too-short"
     elif finding.partial_response:
         name = "partial-response"
+    elif kind is FindingKind.HEAD_NECK_DERMATITIS:
+        name = "head-neck"
+        values["week"] = min(_week_of(c, finding) for c in finding.head_neck)
     elif kind is not FindingKind.OCULAR_SURFACE_DISEASE:
         name = _SUMMARY[kind]
     else:
@@ -139,9 +150,16 @@ def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, 
             name = "ocular-while-switching"
         elif switch_drafted:
             name = "ocular-manageable-order"
+        elif _restart_prompt(finding, switching_anyway, switch_drafted):
+            name = "ocular-restart"
+            values["stopped"] = finding.course.end.isoformat() if finding.course.end else "an unrecorded date"
         else:
             name = "ocular-keep"
     return knowledge.cards.text("summary", name, **values)
+
+
+def _restart_prompt(finding: Finding, switching_anyway: bool, switch_drafted: bool) -> bool:
+    return bool(finding.ocular and finding.ocular.restart_candidate and not switching_anyway and not switch_drafted)
 
 
 def _opening(finding: Finding, knowledge: Knowledge) -> str:
@@ -159,6 +177,8 @@ def _opening(finding: Finding, knowledge: Knowledge) -> str:
         return knowledge.cards.text("opening", "intolerance", reasons=reasons, **values)
     if kind is FindingKind.TRIAL_TOO_SHORT:
         return knowledge.cards.text("opening", "trial-too-short", **values)
+    if kind is FindingKind.HEAD_NECK_DERMATITIS:
+        return knowledge.cards.text("opening", "head-neck", **values)
     assert finding.ocular is not None  # an ocular finding carries its grading
     return knowledge.cards.text("opening", "ocular", grade=finding.ocular.grade.value)
 
@@ -261,6 +281,8 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         began = condition.began
         week = (began - finding.course.start).days // 7 if began else None
         severity = f", recorded as {condition.severity.label().lower()}" if condition.severity else ""
+        if not condition.active:  # an episode behind a recent stop may have settled since
+            severity += f", ended {condition.abatement.isoformat()}" if condition.abatement else ", ended"
         lines.append(knowledge.cards.text(
             "course", "eye_condition", condition=condition.code.label(), began=began.isoformat() if began else "an unrecorded date",
             week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity, source=condition.source,
@@ -287,11 +309,34 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         meanwhile = drosd.while_switching
         text = fill(meanwhile.text, treatment=management.treatment, referral=drosd.referral.text)
         lines += ["", f"**Management**: {text} [{management.claim.status}]"]
+    elif ocular.restart_candidate:
+        restart = drosd.restart
+        text = fill(restart.text, grade=ocular.grade.value, treatment=management.treatment, referral=drosd.referral.text)
+        lines += ["", f"**Management**: {text} [{restart.claim.status}; {drosd.restart_window.explain}, {drosd.restart_window.claim.status}]"]
     else:
         lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
     if management.keep_dupilumab and ocular.stopped_for_eyes and not switching_anyway:
         lines.append(knowledge.cards.text("course", "stopped_for_eyes", pitfall=f"{drosd.pitfall.text} [{drosd.pitfall.claim.status}]"))
     return lines
+
+
+def _week_of(condition: ConditionEntry, finding: Finding) -> int:
+    assert condition.began is not None  # head-and-neck findings hold dated conditions only
+    return (condition.began - finding.course.start).days // 7
+
+
+def _head_neck_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
+    lines = []
+    for condition in finding.head_neck:
+        assert condition.began is not None  # as above
+        site = f", body site: {', '.join(condition.body_site)}" if condition.body_site else ""
+        lines.append(knowledge.cards.text("course", "head_neck_condition", condition=condition.code.label(), site=site,
+                                          began=condition.began.isoformat(), week=_week_of(condition, finding), source=condition.source))
+    lines.append("")
+    for key in _HEAD_NECK_ADVICE:
+        advice = knowledge.advice[key]
+        lines += [f"{advice.text} [{advice.claim.status}]", ""]
+    return lines[:-1]
 
 
 def _confounder_lines(finding: Finding) -> list[str]:
@@ -386,6 +431,12 @@ def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledg
         management = knowledge.drosd.management[finding.ocular.grade]
         claim = knowledge.drosd.red_flag_management.claim if finding.ocular.red_flags and management.keep_dupilumab else management.claim
         parts.append(f"DROSD management: {knowledge.cite(claim)}")
+        if finding.ocular.restart_candidate:
+            window = knowledge.drosd.restart_window
+            parts.append(f"restart after a stop for the eyes: {knowledge.cite(knowledge.drosd.restart.claim)}; "
+                         f"{window.explain}: {knowledge.cite(window.claim)}")
+    if finding.kind is FindingKind.HEAD_NECK_DERMATITIS:
+        parts += [f"head-and-neck dermatitis: {knowledge.cite(knowledge.advice[key].claim)}" for key in _HEAD_NECK_ADVICE]
     if plan is not None and plan.offered:
         parts.append(f"ranking: {knowledge.cite(plan.offered[0].option.group.claim)}")
     return "Rules applied: " + "; ".join(parts) + "."

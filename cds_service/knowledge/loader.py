@@ -356,6 +356,8 @@ class _Checker:
         for grade, entry in drosd["management"].items():
             self.template("drosd", ["management", grade, "text"], entry["text"], {"treatment", "referral", "steroid_weeks", "red_flag_hours"})
         self.template("drosd", ["while_switching", "text"], drosd["while_switching"]["text"], {"treatment", "referral"})
+        self.template("drosd", ["restart", "text"], drosd["restart"]["text"], {"grade", "treatment", "referral"})
+        self.template("drosd", ["restart", "window", "explain"], drosd["restart"]["window"]["explain"], {"weeks"})
         for name in ("incidence", "referral", "pitfall"):
             self.template("drosd", [name, "text"], drosd[name]["text"], set())
         self.template("drosd", ["red_flags", "text"], drosd["red_flags"]["text"], {"hours"})
@@ -588,6 +590,8 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         red_flag_management=_advice(drosd_file["red_flags"]["management"], hours=red_flag_hours),
         pitfall=_advice(drosd_file["pitfall"]),
         incidence=_advice(drosd_file["incidence"]),
+        restart=_advice(drosd_file["restart"]),
+        restart_window=_explained(drosd_file["restart"]["window"], "weeks"),
     )
 
     safety_file = data["safety"]

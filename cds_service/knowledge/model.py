@@ -73,6 +73,7 @@ class OverrideKind(enum.StrEnum):
     FAILURE = "failure"
     OCULAR = "ocular"
     TRIAL = "trial"
+    HEAD_NECK = "head-neck"
     SAFETY = "safety"
     MONITORING = "monitoring"
 
@@ -234,6 +235,8 @@ class DrosdKnowledge:
     red_flag_management: Advice  # in place of the grade's management when red flags are recorded
     pitfall: Advice
     incidence: Advice
+    restart: Advice  # its text still holds {grade}, {treatment} and {referral}
+    restart_window: Explained  # weeks since a stop for the eyes during which the restart card is shown
 
 
 @dataclass(frozen=True)

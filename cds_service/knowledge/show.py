@@ -217,6 +217,8 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     for title, advice in (("While another finding replaces dupilumab", drosd.while_switching), ("Red flags", drosd.red_flags),
                           ("Pitfall", drosd.pitfall), ("Incidence", drosd.incidence)):
         lines.append(f"- {title}: {advice.text} {_cite(knowledge, advice.claim)}")
+    lines.append(f"- Restart after a stop for the eyes: {drosd.restart.text} {_cite(knowledge, drosd.restart.claim)}; "
+                 f"shown when {drosd.restart_window.explain} {_cite(knowledge, drosd.restart_window.claim)}")
     lines += ["", "### Advice on cards", ""]
     for key, advice in knowledge.advice.items():
         lines.append(f"- `{key}`: {advice.text} {_cite(knowledge, advice.claim)}")

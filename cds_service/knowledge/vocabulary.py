@@ -22,6 +22,7 @@ EYE_RED_FLAG = "eye-red-flag"
 EYE_SIGHT_THREAT = "eye-sight-threat"
 OCULAR_TREATMENT = "ocular"
 CONFOUNDER = "confounder"
+HEAD_NECK = "head-neck"
 
 CONCEPTS_NAMED_IN_CODE = {
     DUPILUMAB: "drug",

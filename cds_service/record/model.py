@@ -144,6 +144,7 @@ class ConditionEntry(_Matched):
     abatement: date | None
     recorded: date | None
     severity: Concept | None = None
+    body_site: tuple[str, ...] = ()  # names of bodySite, read as context when matching the code
 
     @property
     def began(self) -> date | None:

@@ -196,7 +196,7 @@ class _Reader:
     # -- Condition -----------------------------------------------------------------------
 
     def condition(self, raw: dict[str, Any]) -> ConditionEntry | None:
-        found = self._relevant(raw, lambda r: self.matcher.match_element(r.get("code"), (ConceptKind.CONDITION,)))
+        found = self._relevant(raw, lambda r: self.matcher.match_element(r.get("code"), (ConceptKind.CONDITION,), _body_site(r)))
         if found is None:
             return None
         checked, code, matches = found
@@ -211,6 +211,7 @@ class _Reader:
             abatement=self._date(checked, checked.get("abatementDateTime") or _obj(checked.get("abatementPeriod")).get("start"), "abatement"),
             recorded=self._date(checked, checked.get("recordedDate"), "recordedDate"),
             severity=severity,
+            body_site=_body_site(checked),
         )
 
     # -- MedicationStatement / MedicationRequest -----------------------------------------
@@ -604,3 +605,8 @@ def _against_reference_range(resource: dict[str, Any]) -> str | None:
     if value is None or limit is None or (unit and high_unit and unit != high_unit):
         return None
     return "positive" if value > limit else "negative"
+
+
+def _body_site(resource: dict[str, Any]) -> tuple[str, ...]:
+    """Names of a Condition's bodySite: "dermatitis" on the face is recognised only with it."""
+    return tuple(dict.fromkeys(name for site in fj.concepts(resource.get("bodySite")) for name in site.names()))
