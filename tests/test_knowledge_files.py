@@ -18,7 +18,7 @@ from cds_service.knowledge import KnowledgeError, check_knowledge, load_knowledg
 from cds_service.knowledge.loader import PACKAGED
 from cds_service.knowledge.show import describe_when, knowledge_worksheet
 from cds_service.recommend.predicates import PREDICATES, Situation, holds
-from cds_service.record.model import ConditionEntry
+from cds_service.record.model import ConditionEntry, MedicationKind, MedicationUse
 from cds_service.terminology import Concept, ConceptMatch
 from support import child_env
 
@@ -189,9 +189,15 @@ def _situation(**overrides) -> Situation:
     patient = PatientFactors(
         today=date(2025, 9, 1), age_years=overrides.pop("age", 40), gender=overrides.pop("gender", "female"), weight_kg=None,
         weight_source=None, conditions=overrides.pop("conditions", ()), labs=overrides.pop("labs", {}), source="Patient/p",
-        pregnancy=overrides.pop("pregnancy", ()),
+        pregnancy=overrides.pop("pregnancy", ()), smoking=overrides.pop("smoking", ()),
+        medicines_now=overrides.pop("medicines_now", ()),
     )
     return Situation(patient, 365, **overrides)
+
+
+def _medicine(name: str, concept: str) -> MedicationUse:
+    return MedicationUse(f"MedicationStatement/{name}", MedicationKind.STATEMENT, Concept(text=name), (ConceptMatch(concept, "test"),),
+                         "active", date(2025, 1, 1), None, date(2025, 1, 1))
 
 
 def _lab(concept: str, value: float | None, day: date = date(2025, 8, 1), result: str | None = None) -> dict[str, LabResult]:
@@ -213,6 +219,10 @@ _EXAMPLES = {
                    _situation(labs=_lab("hbsag", None, result="negative"))),
     "finding": ("prior-eye-disease", _situation(prior_eye_disease=("Condition/eye",)), {"source": "Condition/eye"}, _situation(drosd=True)),
     "ordered_dose_above_mg": (15, _situation(ordered_dose_mg=30), {"dose": "30", "ordered_dose_above_mg": "15"}, _situation(ordered_dose_mg=15)),
+    "smoker": (True, _situation(smoking=("Tobacco use (Condition/smoke)",)), {"source": "Tobacco use (Condition/smoke)"}, _situation()),
+    "taking": ({"any_of": ["antiplatelet"]}, _situation(medicines_now=(_medicine("clopidogrel 75 mg tablet", "antiplatelet"),)),
+               {"medicine": "clopidogrel 75 mg tablet", "source": "MedicationStatement/clopidogrel 75 mg tablet"},
+               _situation(medicines_now=(_medicine("aspirin 81 mg tablet", "raises_methotrexate_exposure"),))),
     "pregnant": (True, _situation(pregnancy=("pregnancy test (hCG) positive on 2025-08-18 (Observation/hcg)",)),
                  {"source": "pregnancy test (hCG) positive on 2025-08-18 (Observation/hcg)"}, _situation()),
 }

@@ -144,3 +144,29 @@ def test_eye_disease_before_dupilumab_is_a_caution_on_il13_blockers_naming_the_c
     assert "Condition/conj" in caution
     upadacitinib = next(o for o in result.offered if o.option.id == "upadacitinib")
     assert not any("eye surface" in c for c in upadacitinib.cautions)
+
+
+def test_phototherapy_moves_down_after_skin_cancer_or_with_a_photosensitive_disorder():
+    for history in (condition("mel", "Malignant melanoma of skin", onset="2015-03-01", status="resolved"),
+                    condition("sle", "Systemic lupus erythematosus")):
+        result = plan(history)
+        nbuvb = next(o for o in result.offered if o.option.id == "nb-uvb")
+        assert any("before phototherapy" in c and history["id"] in c for c in nbuvb.cautions)
+        assert nbuvb.score > 4  # behind its group rank
+
+
+def test_breastfeeding_rules_out_jak_inhibitors_methotrexate_and_mycophenolate():
+    result = excluded(plan(condition("bf", "Breastfeeding")))
+    for agent in ("upadacitinib", "abrocitinib", "methotrexate", "mycophenolate"):
+        assert agent in result and "breastfeeding" in result[agent]
+    assert "tralokinumab" not in result
+
+
+def test_a_former_smoker_by_smoking_status_moves_jak_inhibitors_behind_the_biologics():
+    smoker = lab("smk", "Tobacco smoking status", "2025-06-01", result="Former smoker")
+    result = plan(smoker)
+    assert offered(result)[:3] == ["tralokinumab", "lebrikizumab", "nemolizumab"]
+    upadacitinib = next(o for o in result.offered if o.option.id == "upadacitinib")
+    assert any(c.startswith("current or past smoker") and "Observation/smk" in c for c in upadacitinib.cautions)
+    never = lab("smk", "Tobacco smoking status", "2025-06-01", result="Never smoker")
+    assert offered(plan(never))[0] == "upadacitinib"

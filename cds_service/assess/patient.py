@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from ..knowledge import Knowledge, vocabulary
-from ..record.model import ConditionEntry, PatientRecord
+from ..record.model import ConditionEntry, MedicationUse, PatientRecord
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ class PatientFactors:
     labs: Mapping[str, LabResult]
     source: str | None
     pregnancy: tuple[str, ...] = ()  # what shows a pregnancy now, each with its resource; empty: none recorded
+    smoking: tuple[str, ...] = ()  # what shows a current or past smoker, each with its resource
+    medicines_now: tuple[MedicationUse, ...] = ()  # statements and requests in force today
+
+    def taking(self, concepts: tuple[str, ...] | list[str]) -> tuple[MedicationUse, ...]:
+        """Medicines taken now that denote any of `concepts`."""
+        return tuple(m for m in self.medicines_now if any(match.concept in concepts for match in m.matches))
 
     def conditions_of(self, concepts: tuple[str, ...] | list[str], state: str = "active") -> tuple[ConditionEntry, ...]:
         """Conditions denoting any of `concepts`: active ones (state "active") or any asserted one ("ever")."""
@@ -70,6 +76,18 @@ def pregnancy_evidence(conditions: tuple[ConditionEntry, ...], labs: Mapping[str
     return tuple(found)
 
 
+def smoking_evidence(conditions: tuple[ConditionEntry, ...], labs: Mapping[str, LabResult], knowledge: Knowledge) -> tuple[str, ...]:
+    """What shows a current or past smoker (knowledge.smoking): a smoking condition ever asserted, or the latest
+    smoking status reading current or former smoker (a past smoker stays one: no window)."""
+    rule = knowledge.smoking
+    found = [f"{c.code.label()} ({c.source})" for c in conditions if c.is_any(rule.conditions) and c.asserted]
+    for test in rule.tests:
+        lab = labs.get(test)
+        if lab is not None and lab.result == "positive":
+            found.append(f"{knowledge.concepts.definitions[test].label}: smoker on {lab.day.isoformat()} ({lab.source})")
+    return tuple(found)
+
+
 def age_on(birth_date: date, today: date) -> int:
     return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
@@ -83,6 +101,8 @@ def patient_factors(record: PatientRecord, today: date, knowledge: Knowledge) ->
         weight = None
     return PatientFactors(
         pregnancy=pregnancy_evidence(record.conditions, labs, today, knowledge),
+        smoking=smoking_evidence(record.conditions, labs, knowledge),
+        medicines_now=tuple(m for m in record.medications if m.taken and m.in_force(today)),
         today=today,
         age_years=age,
         gender=demographics.gender if demographics else None,

@@ -54,6 +54,7 @@ from .model import (
     ResponseKnowledge,
     SafetyRule,
     SeverityBands,
+    SmokingEvidence,
     Source,
     TherapyOption,
     WarningKind,
@@ -293,6 +294,12 @@ class _Checker:
         pregnancy = safety["pregnancy"]
         self.template("safety", ["pregnancy", "explain"], pregnancy["explain"], {"within_days"})
         concepts = self.data["concepts"]["concept"]
+        for index, concept_id in enumerate(safety["smoking"]["conditions"]):
+            self.concept("safety", ["smoking", "conditions", index], concept_id, {"condition"})
+        for index, concept_id in enumerate(safety["smoking"]["tests"]):
+            self.concept("safety", ["smoking", "tests", index], concept_id, {"lab"})
+            if concepts.get(concept_id, {}).get("kind") == "lab" and concepts[concept_id].get("result") != "qualitative":
+                self.problem("safety", ["smoking", "tests", index], f"{concept_id!r} must be a lab concept with result = \"qualitative\"")
         for index, concept_id in enumerate(pregnancy["conditions"]):
             self.concept("safety", ["pregnancy", "conditions", index], concept_id, {"condition"})
         for key, result in (("tests", "qualitative"), ("due_dates", "date")):
@@ -373,6 +380,8 @@ class _Checker:
         concepts = self.data["concepts"]["concept"]
         for index, concept_id in enumerate(when.get("condition", {}).get("any_of", ())):
             self.concept(file, [*path, "condition", "any_of", index], concept_id, {"condition"})
+        for index, concept_id in enumerate(when.get("taking", {}).get("any_of", ())):
+            self.concept(file, [*path, "taking", "any_of", index], concept_id, {"drug"})
         for name in ("lab", "lab_result"):
             items = when.get(name)
             for index, item in enumerate(items if isinstance(items, list) else [items] if items else []):
@@ -607,6 +616,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             advice=entry.get("advice"),
             claim=_claim(entry),
             note=entry.get("note"),
+            draft=bool(entry.get("draft", True)),
         )
         for entry in safety_file["rule"]
     )
@@ -650,6 +660,10 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             conditions=tuple(pregnancy["conditions"]), tests=tuple(pregnancy["tests"]), due_dates=tuple(pregnancy["due_dates"]),
             within_days=int(pregnancy["within_days"]), explain=fill(pregnancy["explain"], within_days=pregnancy["within_days"]),
             claim=_claim(pregnancy),
+        ),
+        smoking=SmokingEvidence(
+            conditions=tuple(safety_file["smoking"]["conditions"]), tests=tuple(safety_file["smoking"]["tests"]),
+            explain=safety_file["smoking"]["explain"], claim=_claim(safety_file["smoking"]),
         ),
         monitoring=monitoring,
         monitoring_windows=Advice(windows["explain"], _claim(windows)),

@@ -250,10 +250,21 @@ class SafetyRule:
     advice: str | None
     claim: Claim
     note: str | None = None
+    draft: bool = True  # False: offered with the reason but never drafted
 
     @property
     def contraindicates(self) -> bool:
         return self.effect is Effect.CONTRAINDICATED
+
+
+@dataclass(frozen=True)
+class SmokingEvidence:
+    """What shows a current or past smoker (safety.toml [smoking])."""
+
+    conditions: tuple[str, ...]
+    tests: tuple[str, ...]
+    explain: str
+    claim: Claim
 
 
 @dataclass(frozen=True)
@@ -389,6 +400,7 @@ class Knowledge:
     safety_rules: tuple[SafetyRule, ...]
     lab_lookback: Explained  # days a laboratory result counts for the safety screen
     pregnancy: PregnancyEvidence
+    smoking: SmokingEvidence
     failed_group_penalty: float
     history_claim: Claim
     combination: Advice  # why agents of not-combined groups are not suggested together

@@ -62,6 +62,8 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
     if name == "condition":
         labels = " or ".join(_label(knowledge, c) for c in value["any_of"])
         return f"{labels} ({'active' if value['state'] == 'active' else 'ever recorded'})"
+    if name in {"lab", "lab_result"} and isinstance(value, list):
+        return " with ".join(_describe(name, item, knowledge) for item in value)
     if name in {"lab", "lab_result"}:
         if value.get("never_expires"):
             window = "any date"
@@ -80,6 +82,10 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
         return "dupilumab-related ocular surface disease" if value == "drosd" else "eye surface disease before dupilumab"
     if name == "pregnant":
         return "pregnant (a pregnancy condition, a positive pregnancy test or status, or a delivery date ahead)"
+    if name == "smoker":
+        return "a current or past smoker (a smoking condition, or the latest smoking status)"
+    if name == "taking":
+        return "taking now: " + " or ".join(_label(knowledge, c) for c in value["any_of"])
     if name == "ordered_dose_above_mg":
         return f"ordered dose above {value:g} mg"
     return f"{name} = {value}"  # a predicate without a phrase of its own yet: shown as written
@@ -87,6 +93,7 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
 
 def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
     penalty = f"; ranked down {rule.rank_penalty:g}" if rule.rank_penalty else ""
+    penalty += "; never drafted" if not rule.draft else ""
     text = rule.reason + (f": {rule.advice}" if rule.advice else "")
     line = f"- `{rule.id}`: when {describe_when(rule.when, knowledge)}: \"{text}\"{penalty} {_cite(knowledge, rule.claim)}"
     return line + (f" Note: {rule.note}" if rule.note else "")
@@ -225,6 +232,7 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     lines += ["", "### Windows", ""]
     lines.append(f"- Safety screen: {knowledge.lab_lookback.explain} {_cite(knowledge, knowledge.lab_lookback.claim)}")
     lines.append(f"- Pregnancy: {knowledge.pregnancy.explain} {_cite(knowledge, knowledge.pregnancy.claim)}")
+    lines.append(f"- Smoking: {knowledge.smoking.explain} {_cite(knowledge, knowledge.smoking.claim)}")
     lines.append(f"- Baseline tests: {knowledge.monitoring_windows.text} {_cite(knowledge, knowledge.monitoring_windows.claim)}")
     lines += ["", "### Treatment history", ""]
     lines.append("- An agent taken now is not offered; an agent stopped for lack of effect, loss of response or an adverse "

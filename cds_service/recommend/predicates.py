@@ -59,13 +59,17 @@ def _recent(item: Mapping[str, Any], situation: Situation) -> LabResult | None:
 
 
 def _each(value: Any, judge: Callable[[Mapping[str, Any], Situation], Facts | None], situation: Situation) -> Facts | None:
-    """One item, or a list whose items must all hold (the facts of the last stand over earlier ones)."""
+    """One item, or a list whose items must all hold (the facts of the last stand over earlier ones; sources of all)."""
     facts: Facts = {}
+    sources: list[str] = []
     for item in value if isinstance(value, list) else [value]:
         found = judge(item, situation)
         if found is None:
             return None
         facts.update(found)
+        sources.append(found.get("source", ""))
+    if len(sources) > 1:
+        facts["source"] = ", ".join(s for s in sources if s)  # every result that made the rule hold
     return facts
 
 
@@ -110,6 +114,18 @@ def _pregnant(value: bool, situation: Situation) -> Facts | None:
     return {"source": "; ".join(evidence[:2])} if value and evidence else None
 
 
+def _smoker(value: bool, situation: Situation) -> Facts | None:
+    evidence = situation.patient.smoking
+    return {"source": "; ".join(evidence[:2])} if value and evidence else None
+
+
+def _taking(value: Mapping[str, Any], situation: Situation) -> Facts | None:
+    found = situation.patient.taking(value["any_of"])
+    if not found:
+        return None
+    return {"medicine": found[0].medication.label(), "source": ", ".join(m.source for m in found[:2])}
+
+
 def _ordered_dose_above_mg(value: float, situation: Situation) -> Facts | None:
     dose = situation.ordered_dose_mg
     if dose is None or dose <= value:
@@ -127,6 +143,8 @@ PREDICATES: Mapping[str, Callable[[Any, Situation], Facts | None]] = {
     "finding": _finding,
     "ordered_dose_above_mg": _ordered_dose_above_mg,
     "pregnant": _pregnant,
+    "smoker": _smoker,
+    "taking": _taking,
 }
 
 

@@ -134,7 +134,8 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
             excluded.append(ExcludedOption(option, "; ".join(f.text for f in contraindications)))
             continue
         score = option.group_rank + penalty + sum(f.rank_penalty for f in flags)
-        offered.append((score, option.position, option, cautions + [f.text for f in flags], flags, checked and option.order is not None))
+        orderable = checked and option.order is not None and all(f.allows_draft for f in flags)
+        offered.append((score, option.position, option, cautions + [f.text for f in flags], flags, orderable))
     offered.sort(key=lambda item: (item[0], item[1]))
     return NextLinePlan(
         offered=tuple(

@@ -19,6 +19,7 @@ class SafetyFlag:
     evidence: str  # the resource that fired the rule, when the reason does not name it
     claim: Claim
     dose_rule: bool  # the flag is about the drafted dose, not the agent
+    allows_draft: bool = True  # False: the agent is offered but never drafted
 
     @property
     def contraindicated(self) -> bool:
@@ -49,6 +50,7 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
                 evidence=values["source"] if values["source"] not in reason else "",
                 claim=rule.claim,
                 dose_rule="ordered_dose_above_mg" in rule.when,
+                allows_draft=rule.draft,
             )
         )
     # Contraindications first, then the cautions that weigh most.
