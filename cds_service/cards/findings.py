@@ -122,7 +122,8 @@ def finding_text(
 def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, switching_anyway: bool, knowledge: Knowledge) -> str:
     values = {
         "weeks": weeks(finding.completed_weeks),
-        "next": f"; next line: {plan.offered[0].option.label}" if plan and plan.offered else "",
+        # the summary names the option the first suggestion drafts, else the first one listed
+        "next": f"; next line: {(plan.suggested() or plan.offered)[0].option.label}" if plan and plan.offered else "",
         "trial_weeks": knowledge.response.adequate_trial_weeks,
     }
     kind = finding.kind

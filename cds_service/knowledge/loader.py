@@ -293,6 +293,7 @@ class _Checker:
         self.template("safety", ["lab_lookback", "explain"], safety["lab_lookback"]["explain"], {"days"})
         pregnancy = safety["pregnancy"]
         self.template("safety", ["pregnancy", "explain"], pregnancy["explain"], {"within_days"})
+        self.template("safety", ["stale_result", "text"], safety["stale_result"]["text"], {"finding"})
         concepts = self.data["concepts"]["concept"]
         for index, concept_id in enumerate(safety["smoking"]["conditions"]):
             self.concept("safety", ["smoking", "conditions", index], concept_id, {"condition"})
@@ -661,6 +662,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             within_days=int(pregnancy["within_days"]), explain=fill(pregnancy["explain"], within_days=pregnancy["within_days"]),
             claim=_claim(pregnancy),
         ),
+        stale_result=Advice(safety_file["stale_result"]["text"], _claim(safety_file["stale_result"])),
         smoking=SmokingEvidence(
             conditions=tuple(safety_file["smoking"]["conditions"]), tests=tuple(safety_file["smoking"]["tests"]),
             explain=safety_file["smoking"]["explain"], claim=_claim(safety_file["smoking"]),

@@ -401,6 +401,7 @@ class Knowledge:
     lab_lookback: Explained  # days a laboratory result counts for the safety screen
     pregnancy: PregnancyEvidence
     smoking: SmokingEvidence
+    stale_result: Advice  # {finding}: a rule that holds only on a result older than its window
     failed_group_penalty: float
     history_claim: Claim
     combination: Advice  # why agents of not-combined groups are not suggested together

@@ -26,6 +26,7 @@ class Situation:
     drosd: bool = False
     prior_eye_disease: tuple[str, ...] = ()  # sources
     ordered_dose_mg: float | None = None
+    any_age: bool = False  # judge lab results whatever their age (to find stale abnormal results)
 
 
 def _age_at_least(value: int, situation: Situation) -> Facts | None:
@@ -52,7 +53,7 @@ def _condition(value: Mapping[str, Any], situation: Situation) -> Facts | None:
 def _recent(item: Mapping[str, Any], situation: Situation) -> LabResult | None:
     """The latest result of the item's test, if it still counts (its window, or never expiring)."""
     lab = situation.patient.labs.get(item["test"])
-    if lab is None or item.get("never_expires"):
+    if lab is None or item.get("never_expires") or situation.any_age:
         return lab
     window = item.get("within_days", situation.lab_lookback_days)
     return lab if (situation.patient.today - lab.day).days <= window else None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from ..knowledge import Claim, Effect, Knowledge
+from ..knowledge import Claim, Effect, Knowledge, SafetyRule
 from ..knowledge.model import fill
 from .predicates import Situation, holds
 
@@ -34,8 +35,14 @@ class SafetyFlag:
 
 def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tuple[SafetyFlag, ...]:
     flags = []
+    stale_situation = replace(situation, any_age=True)
     for rule in knowledge.rules_for(agent):
         facts = holds(rule.when, situation)
+        if facts is None and _reads_labs(rule.when):
+            stale = holds(rule.when, stale_situation)
+            if stale is not None:
+                flags.append(_stale_flag(rule, stale, knowledge))
+            continue
         if facts is None:
             continue
         values = {"source": "", **facts}
@@ -56,3 +63,26 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
     # Contraindications first, then the cautions that weigh most.
     flags.sort(key=lambda f: (not f.contraindicated, -f.rank_penalty))
     return tuple(flags)
+
+
+def _reads_labs(when: Any) -> bool:
+    return "lab" in when or "lab_result" in when
+
+
+def _stale_flag(rule: SafetyRule, facts: dict[str, str], knowledge: Knowledge) -> SafetyFlag:
+    """A rule that holds only on a result older than its window: not silently dropped, but shown as a result to
+    repeat before starting (the agent is listed, never drafted, until a recent result is on record)."""
+    values = {"source": "", **facts}
+    stale = knowledge.stale_result
+    finding = fill(rule.reason, **values)
+    return SafetyFlag(
+        rule=rule.id,
+        effect=Effect.CAUTION,
+        rank_penalty=0,
+        reason=fill(stale.text, finding=finding),
+        advice=None,
+        evidence=values["source"] if values["source"] not in finding else "",
+        claim=stale.claim,
+        dose_rule=False,
+        allows_draft=False,
+    )
