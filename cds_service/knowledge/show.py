@@ -233,6 +233,8 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     lines.append(f"- Safety screen: {knowledge.lab_lookback.explain} {_cite(knowledge, knowledge.lab_lookback.claim)}")
     lines.append(f"- Pregnancy: {knowledge.pregnancy.explain} {_cite(knowledge, knowledge.pregnancy.claim)}")
     lines.append(f"- Smoking: {knowledge.smoking.explain} {_cite(knowledge, knowledge.smoking.claim)}")
+    lines.append(f"- Results older than the window: \"{knowledge.stale_result.text}\", the agent listed but not drafted "
+                 f"{_cite(knowledge, knowledge.stale_result.claim)}")
     lines.append(f"- Baseline tests: {knowledge.monitoring_windows.text} {_cite(knowledge, knowledge.monitoring_windows.claim)}")
     lines += ["", "### Treatment history", ""]
     lines.append("- An agent taken now is not offered; an agent stopped for lack of effect, loss of response or an adverse "
