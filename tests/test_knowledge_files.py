@@ -65,9 +65,8 @@ DEFECTS = [
                  "safety.toml: rule jak-lymphocytes: reason: required key is missing", id="missing-required-key"),
     pytest.param("monitoring.toml", 'lookback_days = 90\norder_text = "Hepatic function panel"', 'order_text = "Hepatic function panel"',
                  "monitoring.toml: test.liver", id="window-missing"),
-    pytest.param("therapies.toml", 'evidence = { text = "After dupilumab (Heads Up open-label extension, n=245): mean EASI 3.3 to 1.1 in 16 weeks.", status = "V", sources = ["rinvoq-label"] }',
-                 'evidence = { text = "After dupilumab (Heads Up open-label extension, n=245): mean EASI 3.3 to 1.1 in 16 weeks." }',
-                 "therapies.toml: option.upadacitinib: evidence.status: required key is missing", id="fact-without-status"),
+    pytest.param("therapies.toml", '67.7% on 100 mg.", status = "V2", sources = ["jade-extend-2022"] }', '67.7% on 100 mg." }',
+                 "therapies.toml: option.abrocitinib: evidence.status: required key is missing", id="fact-without-status"),
     pytest.param("advice.toml", 'status = "S"\nsources = ["droracle-2025"]\n\n[advice.continue_basic_therapy]',
                  'status = "S"\n\n[advice.continue_basic_therapy]',
                  "advice.toml: advice.confirm_before_switch: sources: required key is missing", id="fact-without-source"),
@@ -110,6 +109,13 @@ DEFECTS = [
     pytest.param("therapies.toml", 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = 40, min_weight_below_age_years = 18, since = "2024-09"',
                  'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = -40, min_weight_below_age_years = 18, since = "2024-09"',
                  "therapies.toml: option.lebrikizumab: approval.US.min_weight_kg: -40 is less than or equal to the minimum of 0", id="out-of-range"),
+    pytest.param("therapies.toml", "[boxed_on_cards.jak]", "[boxed_on_cards.jaks]",
+                 "therapies.toml: boxed_on_cards.jaks: 'jaks' names no rank group", id="boxed-warning-of-no-group"),
+    pytest.param("therapies.toml", "[boxed_on_cards.jak]", "[boxed_on_cards.biologic]",
+                 "therapies.toml: boxed_on_cards.biologic: no option of rank group 'biologic' has a boxed warning",
+                 id="boxed-warning-of-a-group-without-one"),
+    pytest.param("therapies.toml", 'with the reason shown", status = "S", sources = ["droracle-2025"] }', 'with the reason shown", status = "S" }',
+                 "therapies.toml: ranking: order.sources: required key is missing", id="ranking-without-source"),
 ]
 
 

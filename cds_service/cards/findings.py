@@ -20,6 +20,7 @@ from ..record.model import ConditionEntry, DraftOrder
 from .drafts import refs, switch_suggestions
 from .identity import CardContext
 from .model import Card
+from .prescribing import boxed_warning_lines, evidence_lines, ranking_line
 
 _OVERRIDE_KIND = {
     FindingKind.INADEQUATE_RESPONSE: OverrideKind.FAILURE,
@@ -375,10 +376,16 @@ def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, base
     if finding.kind in _FAILURES:
         advice = knowledge.advice["combination_before_switch"]
         lines = [f"{advice.text} [{advice.claim.status}]", "", *lines]
+    if plan.offered:
+        lines += [ranking_line(knowledge), ""]
     if history.uses:
         lines += ["Next-line agents on record: " + "; ".join(u.describe() for u in history.uses) + ".", ""]
     for ranked in plan.offered:
         lines.append(_option_line(ranked))
+        lines += evidence_lines(ranked.option, knowledge)
+    boxed = boxed_warning_lines((o.option for o in plan.offered), knowledge)
+    if boxed:
+        lines += ["", *boxed]
     if plan.excluded:
         lines += ["", "Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + "."]
     if baseline_gaps and plan.suggested():

@@ -9,6 +9,7 @@ from ..recommend.safety import SafetyFlag
 from .drafts import draft_medication_request, draft_service_request, switch_suggestions
 from .identity import CardContext
 from .model import Action, Card, Suggestion
+from .prescribing import boxed_warning_lines
 
 THERAPY_SAFETY = "therapy-safety"
 BASELINE_MONITORING = "baseline-monitoring"
@@ -29,6 +30,7 @@ def render_safety(
         label = "Contraindication" if flag.contraindicated else "Caution"
         lines.append(f"- **{label}**: {flag.text}. Source: {knowledge.cite(flag.claim)}.")
     suggestions: tuple[Suggestion, ...] = ()
+    shown = [option]  # the agents this card names for starting: the drafted one, and the alternatives it offers
     card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
     if contraindications and plan is not None:
         alternatives = NextLinePlan(tuple(o for o in plan.offered if o.option.id != drafted.agent), plan.excluded)
@@ -42,6 +44,7 @@ def render_safety(
         suggestions = (*suggestions, remove)
         if alternatives.offered:
             lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
+        shown += [o.option for o in (*alternatives.offered[:5], *alternatives.suggested())]
     elif any(f.dose_rule for f in flags) and option.order is not None:
         template = option.order.for_age(age_years)
         replace = Suggestion(
@@ -56,6 +59,9 @@ def render_safety(
             is_recommended=True,
         )
         suggestions = (replace,)
+    boxed = boxed_warning_lines(shown, knowledge)
+    if boxed:
+        lines += ["", *boxed]
     return context.card(card_key, THERAPY_SAFETY, summary, indicator, "\n".join(lines), OverrideKind.SAFETY, knowledge, suggestions)
 
 

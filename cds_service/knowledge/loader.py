@@ -30,6 +30,7 @@ from .model import (
     Approval,
     ApprovalDecision,
     BaselineTest,
+    BoxedOnCards,
     CardTexts,
     ChangeScale,
     Claim,
@@ -50,6 +51,7 @@ from .model import (
     PreSwitchStep,
     PreSwitchWhen,
     RankGroup,
+    Ranking,
     ResponseCriterion,
     ResponseKnowledge,
     SafetyRule,
@@ -66,12 +68,12 @@ from .vocabulary import CONCEPTS_NAMED_IN_CODE
 
 PACKAGED = Path(__file__).resolve().parent
 SCHEMAS = PACKAGED / "schemas"
-_CARD_SECTIONS = ("summary", "opening", "course", "change")  # cards.toml sections of texts with placeholders
+_CARD_SECTIONS = ("summary", "opening", "course", "change", "plan")  # cards.toml sections of texts with placeholders
 FILES = ("sources", "concepts", "response", "therapies", "safety", "monitoring", "drosd", "advice", "cards")
 # Top-level tables whose keys (or array items) are entries of their own; other top-level tables are one entry.
 _COLLECTIONS = frozenset({
     "option", "rank_groups", "concept", "criterion", "test", "agent", "rule", "advice", "override_reasons",
-    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading", "change",
+    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading", "change", "plan", "boxed_on_cards",
 })
 
 
@@ -255,6 +257,12 @@ class _Checker:
             for index, other in enumerate(group.get("not_combined_with", ())):
                 if other not in therapies["rank_groups"]:
                     self.problem("therapies", ["rank_groups", name, "not_combined_with", index], f"{other!r} names no rank group of [rank_groups]")
+        for name in therapies["boxed_on_cards"]:
+            if name not in therapies["rank_groups"]:
+                self.problem("therapies", ["boxed_on_cards", name], f"{name!r} names no rank group of [rank_groups]")
+            elif not any(o["rank_group"] == name and any(w["kind"] == "boxed" for w in o.get("warnings", ()))
+                         for o in therapies["option"].values()):
+                self.problem("therapies", ["boxed_on_cards", name], f"no option of rank group {name!r} has a boxed warning to state")
         for option_id, option in therapies["option"].items():
             if option["rank_group"] not in therapies["rank_groups"]:
                 self.problem("therapies", ["option", option_id, "rank_group"], f"{option['rank_group']!r} names no rank group of [rank_groups]")
@@ -657,6 +665,9 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         failed_group_penalty=float(therapy_file["history"]["failed_group_penalty"]),
         history_claim=_claim(therapy_file["history"]),
         combination=Advice(therapy_file["combination"]["explain"], _claim(therapy_file["combination"])),
+        ranking=Ranking(_advice(therapy_file["ranking"]["guideline"]), _advice(therapy_file["ranking"]["order"])),
+        boxed_on_cards={name: BoxedOnCards(name, entry["label"], _claim(entry), entry.get("note"))
+                        for name, entry in therapy_file["boxed_on_cards"].items()},
         pregnancy=PregnancyEvidence(
             conditions=tuple(pregnancy["conditions"]), tests=tuple(pregnancy["tests"]), due_dates=tuple(pregnancy["due_dates"]),
             within_days=int(pregnancy["within_days"]), explain=fill(pregnancy["explain"], within_days=pregnancy["within_days"]),

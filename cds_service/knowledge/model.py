@@ -354,6 +354,24 @@ class RankGroup:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """therapies.toml [ranking]: how the guideline rates the agents, and whose the order of a ranked list is."""
+
+    guideline: Advice
+    order: Advice
+
+
+@dataclass(frozen=True)
+class BoxedOnCards:
+    """therapies.toml [boxed_on_cards]: a rank group whose agents' boxed warnings cards state, once per card."""
+
+    group: str
+    label: str
+    claim: Claim
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class TherapyOption:
     id: str
     label: str
@@ -405,6 +423,8 @@ class Knowledge:
     failed_group_penalty: float
     history_claim: Claim
     combination: Advice  # why agents of not-combined groups are not suggested together
+    ranking: Ranking  # the line on a ranked list: the guideline's strengths, and whose the order is
+    boxed_on_cards: Mapping[str, BoxedOnCards]  # rank group -> how its boxed warnings are named on cards
     monitoring: Mapping[str, AgentMonitoring]
     monitoring_windows: Advice
     baseline_tests: Mapping[str, BaselineTest]

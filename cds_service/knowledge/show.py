@@ -102,7 +102,7 @@ def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
 def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable[str]) -> list[str]:
     group = option.group
     lines = [f"### {option.label}", "", f"{option.drug_class}; rank group {group.label} ({group.rank}) {_cite(knowledge, group.claim)}"
-             + (f"; {group.note}" if group.note else "") + ".", ""]
+             + (f"; {group.note.rstrip('.')}" if group.note else "") + ".", ""]
     lines.append(f"- Dose: {option.dose} {_cite(knowledge, option.claim)}")
     if option.evidence:
         lines.append(f"- Evidence after dupilumab: {option.evidence.text} {_cite(knowledge, option.evidence.claim)}")
@@ -181,7 +181,16 @@ def _concept_line(definition: ConceptDefinition) -> str:
 
 def knowledge_worksheet(knowledge: Knowledge) -> str:
     regions = sorted({region for option in knowledge.therapies for region in option.approvals})
-    lines = [_INTRO, "## Next-line options", "", "Ranked by group (lower first), then in this order within a group:", ""]
+    lines = [_INTRO, "## Next-line options", "", "Ranked by group (lower first), then in this order within a group.", ""]
+    ranking = knowledge.ranking
+    lines.append(f"- Why this order, in one line on every card with a ranked list: {ranking.guideline.text} "
+                 f"{_cite(knowledge, ranking.guideline.claim)}; {ranking.order.text} {_cite(knowledge, ranking.order.claim)}")
+    for named in knowledge.boxed_on_cards.values():
+        note = f" Note: {named.note}" if named.note else ""
+        lines.append(f"- Boxed warning stated once per card that offers, suggests or screens an agent of rank group `{named.group}`, "
+                     f"as \"{named.label}\" {_cite(knowledge, named.claim)}.{note}")
+    lines.append("- Each option's evidence after dupilumab is shown under it, in one line with its sources.")
+    lines.append("")
     for option in sorted(knowledge.therapies, key=lambda o: (o.group_rank, o.position)):
         lines += _option_lines(option, knowledge, regions)
 

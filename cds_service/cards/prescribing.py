@@ -1,0 +1,46 @@
+"""What a prescriber must see beside the next-line options: why this order (therapies.toml [ranking]), the
+evidence after dupilumab under each option that has some, and the boxed warning of the agents a card offers,
+suggests or screens, stated once per card (therapies.toml [boxed_on_cards]).
+
+The sentences and their sources come from the knowledge files; this module only arranges them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..knowledge import Knowledge
+from ..knowledge.model import Claim, TherapyOption, WarningKind
+
+
+def ranking_line(knowledge: Knowledge) -> str:
+    """One line: the guideline rates the agents alike, so the order is this service's (with the citations)."""
+    ranking = knowledge.ranking
+    return knowledge.cards.text(
+        "plan", "ranking",
+        guideline=f"{ranking.guideline.text} ({knowledge.cite(ranking.guideline.claim)})",
+        order=f"{ranking.order.text} ({knowledge.cite(ranking.order.claim)})",
+    )
+
+
+def evidence_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
+    """The option's evidence after dupilumab, as one line nested under its item of the ranked list (or none)."""
+    evidence = option.evidence
+    if evidence is None:
+        return []
+    return [f"    - {evidence.text} ({knowledge.cite(evidence.claim)})"]
+
+
+def boxed_warning_lines(options: Iterable[TherapyOption], knowledge: Knowledge) -> list[str]:
+    """One line per distinct boxed warning of the options whose rank group is in [boxed_on_cards], in the order
+    the options come: two JAK inhibitors with the same warning give one line, not two."""
+    found: dict[tuple[str, str, Claim], None] = {}
+    for option in options:
+        named = knowledge.boxed_on_cards.get(option.rank_group)
+        if named is None:
+            continue
+        for warning in option.warnings:
+            if warning.kind is WarningKind.BOXED:
+                found.setdefault((named.label, warning.text, warning.claim), None)
+    return [knowledge.cards.text("plan", "boxed_warning", agents=label, text=text, source=knowledge.cite(claim))
+            for label, text, claim in found]
