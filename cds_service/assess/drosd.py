@@ -74,12 +74,6 @@ def _steroid_weeks(uses: tuple[MedicationUse, ...], course: DupilumabCourse, tod
     return covered / 7
 
 
-def stopped_recently_for_eyes(course: DupilumabCourse, today: date, knowledge: Knowledge) -> bool:
-    """Dupilumab stopped for the eyes within the restart window (drosd.toml [restart.window], design)."""
-    return (course.end is not None and bool(course.stopped_for(StopReasonKind.OCULAR))
-            and (today - course.end).days <= 7 * knowledge.drosd.restart_window.value)
-
-
 def assess_ocular_surface(
     record: PatientRecord, course: DupilumabCourse, today: date, knowledge: Knowledge
 ) -> OcularSurfaceDisease | None:
@@ -87,8 +81,9 @@ def assess_ocular_surface(
     during = tuple(
         c for c in conditions_in_group(record, knowledge, vocabulary.EYE) if c.began is not None and course.during(c.began, today)
     )
-    stopped_for_eyes = stopped_recently_for_eyes(course, today, knowledge)
+    # Stopped within the restart window (drosd.toml [restart.window], design), or not stopped at all.
     recent = course.end is None or (today - course.end).days <= 7 * drosd.restart_window.value
+    stopped_for_eyes = course.end is not None and recent and bool(course.stopped_for(StopReasonKind.OCULAR))
     # An episode that has ended, or one under a course stopped long ago, is history; a recent stop for the
     # eyes keeps the episode behind it, even one that settled once the drug was stopped.
     after_start = during if stopped_for_eyes else tuple(c for c in during if c.active and recent)

@@ -302,20 +302,20 @@ class _Checker:
         pregnancy = safety["pregnancy"]
         self.template("safety", ["pregnancy", "explain"], pregnancy["explain"], {"within_days"})
         self.template("safety", ["stale_result", "text"], safety["stale_result"]["text"], {"finding"})
+        self.evidence_concepts("smoking", safety["smoking"], {"tests": "qualitative"})
+        self.evidence_concepts("pregnancy", pregnancy, {"tests": "qualitative", "due_dates": "date"})
+
+    def evidence_concepts(self, section: str, entry: Mapping[str, Any], results: Mapping[str, str]) -> None:
+        """What shows a patient state (safety.toml [pregnancy], [smoking]): `conditions` are condition concepts;
+        each key of `results` lists lab concepts whose result is of that kind."""
         concepts = self.data["concepts"]["concept"]
-        for index, concept_id in enumerate(safety["smoking"]["conditions"]):
-            self.concept("safety", ["smoking", "conditions", index], concept_id, {"condition"})
-        for index, concept_id in enumerate(safety["smoking"]["tests"]):
-            self.concept("safety", ["smoking", "tests", index], concept_id, {"lab"})
-            if concepts.get(concept_id, {}).get("kind") == "lab" and concepts[concept_id].get("result") != "qualitative":
-                self.problem("safety", ["smoking", "tests", index], f"{concept_id!r} must be a lab concept with result = \"qualitative\"")
-        for index, concept_id in enumerate(pregnancy["conditions"]):
-            self.concept("safety", ["pregnancy", "conditions", index], concept_id, {"condition"})
-        for key, result in (("tests", "qualitative"), ("due_dates", "date")):
-            for index, concept_id in enumerate(pregnancy[key]):
-                self.concept("safety", ["pregnancy", key, index], concept_id, {"lab"})
+        for index, concept_id in enumerate(entry["conditions"]):
+            self.concept("safety", [section, "conditions", index], concept_id, {"condition"})
+        for key, result in results.items():
+            for index, concept_id in enumerate(entry[key]):
+                self.concept("safety", [section, key, index], concept_id, {"lab"})
                 if concepts.get(concept_id, {}).get("kind") == "lab" and concepts[concept_id].get("result") != result:
-                    self.problem("safety", ["pregnancy", key, index], f"{concept_id!r} must be a lab concept with result = \"{result}\"")
+                    self.problem("safety", [section, key, index], f"{concept_id!r} must be a lab concept with result = \"{result}\"")
 
     def monitoring(self) -> None:
         monitoring, options = self.data["monitoring"], self.data["therapies"]["option"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..knowledge import Claim, Effect, Knowledge, SafetyRule
+from ..knowledge import Advice, Claim, Effect, Knowledge, SafetyRule
 from ..knowledge.model import fill
 from .predicates import Situation, holds
 
@@ -38,28 +38,12 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
     stale_situation = replace(situation, any_age=True)
     for rule in knowledge.rules_for(agent):
         facts = holds(rule.when, situation)
-        if facts is None and _reads_labs(rule.when):
+        if facts is not None:
+            flags.append(_flag(rule, facts))
+        elif _reads_labs(rule.when):
             stale = holds(rule.when, stale_situation)
             if stale is not None:
-                flags.append(_stale_flag(rule, stale, knowledge))
-            continue
-        if facts is None:
-            continue
-        values = {"source": "", **facts}
-        reason = fill(rule.reason, **values)
-        flags.append(
-            SafetyFlag(
-                rule=rule.id,
-                effect=rule.effect,
-                rank_penalty=rule.rank_penalty,
-                reason=reason,
-                advice=fill(rule.advice, **values) if rule.advice else None,
-                evidence=values["source"] if values["source"] not in reason else "",
-                claim=rule.claim,
-                dose_rule="ordered_dose_above_mg" in rule.when,
-                allows_draft=rule.draft,
-            )
-        )
+                flags.append(_flag(rule, stale, knowledge.stale_result))
     # Contraindications first, then the cautions that weigh most.
     flags.sort(key=lambda f: (not f.contraindicated, -f.rank_penalty))
     return tuple(flags)
@@ -69,20 +53,24 @@ def _reads_labs(when: Any) -> bool:
     return "lab" in when or "lab_result" in when
 
 
-def _stale_flag(rule: SafetyRule, facts: dict[str, str], knowledge: Knowledge) -> SafetyFlag:
-    """A rule that holds only on a result older than its window: not silently dropped, but shown as a result to
-    repeat before starting (the agent is listed, never drafted, until a recent result is on record)."""
+def _flag(rule: SafetyRule, facts: dict[str, str], stale: Advice | None = None) -> SafetyFlag:
+    """The flag of a rule that holds on these facts. With `stale`, it holds only on a result older than its
+    window: not silently dropped, but shown as a result to repeat before starting (a caution, never drafted,
+    until a recent result is on record)."""
     values = {"source": "", **facts}
-    stale = knowledge.stale_result
     finding = fill(rule.reason, **values)
+    evidence = values["source"] if values["source"] not in finding else ""
+    if stale is not None:
+        return SafetyFlag(rule.id, Effect.CAUTION, 0, fill(stale.text, finding=finding), None, evidence, stale.claim,
+                          dose_rule=False, allows_draft=False)
     return SafetyFlag(
         rule=rule.id,
-        effect=Effect.CAUTION,
-        rank_penalty=0,
-        reason=fill(stale.text, finding=finding),
-        advice=None,
-        evidence=values["source"] if values["source"] not in finding else "",
-        claim=stale.claim,
-        dose_rule=False,
-        allows_draft=False,
+        effect=rule.effect,
+        rank_penalty=rule.rank_penalty,
+        reason=finding,
+        advice=fill(rule.advice, **values) if rule.advice else None,
+        evidence=evidence,
+        claim=rule.claim,
+        dose_rule="ordered_dose_above_mg" in rule.when,
+        allows_draft=rule.draft,
     )
