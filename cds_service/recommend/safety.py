@@ -44,6 +44,9 @@ def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tupl
             stale = holds(rule.when, stale_situation)
             if stale is not None:
                 flags.append(_flag(rule, stale, knowledge.stale_result))
+    # A dose rule on a drafted order says what a caution on the same finding says, and more: keep the dose rule.
+    dose_findings = {f.reason for f in flags if f.dose_rule}
+    flags = [f for f in flags if f.dose_rule or f.contraindicated or f.reason not in dose_findings]
     # Contraindications first, then the cautions that weigh most.
     flags.sort(key=lambda f: (not f.contraindicated, -f.rank_penalty))
     return tuple(flags)
