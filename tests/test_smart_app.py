@@ -57,7 +57,11 @@ def open_course(stack, query: str, width: int = 1280):
     page = stack["browser"].new_page(viewport={"width": width, "height": 900})
     requests.post(stack["fhir"].replace("/fhir", "/__reset"), timeout=5)
     page.goto(f"{stack['base']}/smart/launch?iss={stack['fhir']}{query}")
-    page.wait_for_selector("#timeline svg", timeout=20_000)
+    try:
+        page.wait_for_selector("#timeline svg", timeout=30_000)
+    except playwright.TimeoutError:
+        # say what the browser shows (an error page names the failed FHIR read) rather than only "timeout"
+        pytest.fail(f"no course drawn; the page at {page.url} reads: {page.inner_text('body')[:600]!r}")
     return page
 
 
