@@ -25,7 +25,7 @@ from .hooks.catalog import SERVICES, SERVICES_BY_ID
 from .hooks.errors import InvalidRequest, operation_outcome
 from .hooks.validation import parse_hook_request
 from .pipeline import DataUnavailable, Engine, evaluate_hook
-from .settings import Settings, SettingsError
+from .settings import Settings, SettingsError, check_region
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3, 64, 78
 
@@ -95,7 +95,11 @@ def _knowledge_loads(settings: Settings) -> bool:
     from .knowledge import KnowledgeError, load_knowledge
 
     try:
-        load_knowledge(tuple(sorted(settings.score_codes.items())), folder=settings.knowledge_dir or None)
+        knowledge = load_knowledge(tuple(sorted(settings.score_codes.items())), folder=settings.knowledge_dir or None)
+        check_region(settings.region, knowledge.regions)
+    except SettingsError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return False
     except KnowledgeError as error:
         where = settings.knowledge_dir or "the packaged knowledge base"
         print(f"cds-service: {where} fails its checks ({len(error.problems)} problems); the service does not start:", file=sys.stderr)

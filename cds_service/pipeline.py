@@ -32,7 +32,7 @@ from .recommend.safety import screen_agent
 from .record.fhir_json import warm_up
 from .record.model import DataUnavailable, DraftOrder, PatientRecord
 from .record.normalise import build_patient_record, read_draft_orders
-from .settings import Settings
+from .settings import Settings, check_region
 
 __all__ = ["DataUnavailable", "Engine", "HookOutcome", "evaluate_hook"]
 
@@ -51,6 +51,7 @@ class Engine:
         local_codes = tuple(sorted(settings.score_codes.items()))
         warm_up()
         knowledge = load_knowledge(local_codes, folder=settings.knowledge_dir or None)
+        check_region(settings.region, knowledge.regions)
         return cls(settings, knowledge, FhirServerReader(settings), PatientCache(settings.patient_cache_resources))
 
 
@@ -176,9 +177,9 @@ def _plan(answers: PatientAnswers, engine: Engine) -> NextLinePlan:
     return answers.plan
 
 
-def _missing_tests(answers: PatientAnswers, agent: str, patient: PatientFactors, knowledge: Knowledge) -> tuple[BaselineTest, ...]:
+def _missing_tests(answers: PatientAnswers, agent: str, patient: PatientFactors, engine: Engine) -> tuple[BaselineTest, ...]:
     if agent not in answers.missing_tests:
-        answers.missing_tests[agent] = missing_baseline_tests(agent, patient, knowledge)
+        answers.missing_tests[agent] = missing_baseline_tests(agent, patient, engine.knowledge, engine.settings.region)
     return answers.missing_tests[agent]
 
 
@@ -194,7 +195,7 @@ def _finding_cards(answers: PatientAnswers, context: CardContext, engine: Engine
             plan = _plan(answers, engine)
             suggested = plan.suggested()
             if suggested:
-                gaps = _missing_tests(answers, suggested[0].option.id, assessment.patient, knowledge)
+                gaps = _missing_tests(answers, suggested[0].option.id, assessment.patient, engine)
         cards.append(render_finding(finding, assessment, plan, context, knowledge, dupilumab_orders=dupilumab_orders, baseline_gaps=gaps))
     return cards
 
@@ -210,12 +211,13 @@ def _order_cards(answers: PatientAnswers, focus: OrderFocus, context: CardContex
     patient = assessment.patient
     if focus.next_line and patient is not None:
         for drafted in focus.next_line:
-            flags = screen_agent(drafted.agent, situation(assessment, patient, knowledge, drafted.order.dose_mg), knowledge)
+            region = engine.settings.region
+            flags = screen_agent(drafted.agent, situation(assessment, patient, knowledge, region, drafted.order.dose_mg), knowledge)
             if flags:
-                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge, patient.age_years))
+                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge, patient))
             if any(f.contraindicated for f in flags):
                 continue  # baseline tests are for starting the agent; it should not be started
-            missing = _missing_tests(answers, drafted.agent, patient, knowledge)
+            missing = _missing_tests(answers, drafted.agent, patient, engine)
             if missing:
                 cards.append(render_monitoring(drafted, missing, context, knowledge))
         for finding in assessment.findings:

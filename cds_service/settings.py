@@ -8,7 +8,8 @@ README's configuration table is checked against `SETTINGS_DOC` by a test.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 PREFIX = "CDS_"
@@ -37,7 +38,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_JWT_MAX_LIFETIME_SECONDS": ("3600", "Longest token lifetime (`exp` - `iat`) accepted."),
     "CDS_MAX_BODY_BYTES": ("5000000", "Largest request body accepted; larger bodies get 413."),
     "CDS_CORS_ORIGINS": ("*", "Comma-separated origins allowed by CORS (`*` for any, as the public sandbox needs)."),
-    "CDS_REGION": ("US", "Regulatory region whose approvals apply to next-line options (`US` or `EU`)."),
+    "CDS_REGION": ("US", "Regulatory region whose approvals, doses, draft-order codes and label rules apply (`US` or `EU`)."),
     "CDS_CARD_TOPIC_SYSTEM": (
         "http://example.org/fhir/CodeSystem/dupilumab-cds-card-topic",
         "Coding system of `card.source.topic`; set it to your organisation's canonical URL.",
@@ -240,10 +241,18 @@ def _count(value: str, name: str) -> int:
 
 
 def _region(value: str) -> str:
-    region = value.upper()
-    if region not in {"US", "EU"}:
-        raise SettingsError(f"CDS_REGION must be US or EU, got {value!r}")
+    """A region code; whether the knowledge base holds it is checked when the knowledge loads (check_region)."""
+    region = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2,3}", region):
+        raise SettingsError(f"CDS_REGION must be a region code of the knowledge base, such as US or EU; got {value!r}")
     return region
+
+
+def check_region(region: str, known: Iterable[str]) -> None:
+    """CDS_REGION must name a region of the knowledge base (therapies.toml [region])."""
+    known = sorted(known)
+    if region not in known:
+        raise SettingsError(f"CDS_REGION={region} is not a region of the knowledge base; set it to one of {', '.join(known)}")
 
 
 def parse_score_codes(value: str) -> dict[str, tuple[tuple[str, str], ...]]:

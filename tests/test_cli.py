@@ -83,7 +83,13 @@ def test_evaluate_exits_3_when_required_data_is_missing(run):
 def test_a_bad_setting_stops_the_command_with_a_clear_message(run):
     result = run("evaluate", "-", stdin=b"{}", env_extra={"CDS_REGION": "Mars"})
     assert result.returncode == 64
-    assert "CDS_REGION must be US or EU" in result.stderr.decode()
+    assert "CDS_REGION must be a region code of the knowledge base, such as US or EU; got 'Mars'" in result.stderr.decode()
+
+
+def test_a_region_the_knowledge_base_does_not_hold_stops_the_service_naming_the_ones_it_does(run):
+    result = run("evaluate", "-", stdin=b"{}", env_extra={"CDS_REGION": "UK"})
+    assert result.returncode != 0
+    assert result.stderr.decode().strip() == "cds-service: CDS_REGION=UK is not a region of the knowledge base; set it to one of EU, US"
 
 
 def test_fixture_requests_are_the_scenarios_they_are_named_after():

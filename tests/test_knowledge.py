@@ -72,16 +72,23 @@ def test_malformed_score_code_settings_are_refused(value):
 
 def test_every_claim_cites_known_sources_with_a_status():
     for option in KNOWLEDGE.therapies:
-        assert option.claim.sources and option.claim.status in {"V", "V2", "S"}
-        assert all(s in KNOWLEDGE.sources for s in option.claim.sources)
+        for approval in option.approvals.values():
+            for claim in (approval.claim, *([approval.dose.claim] if approval.dose else [])):
+                assert claim.sources and claim.status in {"V", "V2", "S"}
+                assert all(s in KNOWLEDGE.sources for s in claim.sources)
     for criterion in KNOWLEDGE.response.criteria.values():
         assert criterion.claim.sources and criterion.claim.status in {"V", "V2", "S"}
 
 
-def test_orders_only_carry_verified_codes():
+def test_orders_only_carry_verified_codes_of_their_region():
+    rxnorm = "http://www.nlm.nih.gov/research/umls/rxnorm"
     for option in KNOWLEDGE.therapies:
-        if option.order:
-            assert "2196092" not in {code for _, code, _ in option.order.codings}
+        for region, approval in option.approvals.items():
+            if approval.order:
+                codings = [approval.order.codings, *(v.template.codings for v in approval.order.variants)]
+                assert all("2196092" not in {code for _, code, _ in c} for c in codings)
+                if region == "EU":  # RxNorm is a US terminology: no RxNorm code in a European draft order
+                    assert all(system != rxnorm for c in codings for system, _, _ in c)
 
 
 def test_the_specified_ranking_puts_jak_inhibitors_first_and_baricitinib_is_not_us_approved():

@@ -56,8 +56,8 @@ DEFECTS = [
                  "safety.toml: rule jak-neutrophils: when.lab.belw: unknown key", id="misspelt-predicate-key"),
     pytest.param("safety.toml", 'when = { finding = "drosd" }', 'when = { findings = "drosd" }',
                  "safety.toml: rule il13-after-drosd: when.findings: unknown key", id="unknown-predicate"),
-    pytest.param("therapies.toml", 'drug_class = "JAK1 inhibitor"\nrank_group = "jak"\ndose = "15 mg',
-                 'drug_class = "JAK1 inhibitor"\nrank_group = "jak"\nboxed_warnin = "x"\ndose = "15 mg',
+    pytest.param("therapies.toml", 'label = "Upadacitinib (Rinvoq)"\ndrug_class = "JAK1 inhibitor"',
+                 'label = "Upadacitinib (Rinvoq)"\nboxed_warnin = "x"\ndrug_class = "JAK1 inhibitor"',
                  "therapies.toml: option.upadacitinib: boxed_warnin: unknown key", id="unknown-key"),
     pytest.param("response.toml", "weeks = 16", 'weeks = "sixteen"',
                  "response.toml: adequate_trial: weeks: 'sixteen' is not of type 'integer'", id="wrong-type"),
@@ -106,8 +106,8 @@ DEFECTS = [
                  "response.toml: criterion.IGA: value: required key is missing", id="threshold-of-another-rule"),
     pytest.param("drosd.toml", "[management.moderate]", "[management.moderat]",
                  "drosd.toml: management.moderat: unknown key", id="grade-misspelt"),
-    pytest.param("therapies.toml", 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = 40, min_weight_below_age_years = 18, since = "2024-09"',
-                 'approval.US = { decision = "approved", min_age_years = 12, min_weight_kg = -40, min_weight_below_age_years = 18, since = "2024-09"',
+    pytest.param("therapies.toml", '[option.lebrikizumab.approval.US]\ndecision = "approved"\nmin_age_years = 12\nmin_weight_kg = 40',
+                 '[option.lebrikizumab.approval.US]\ndecision = "approved"\nmin_age_years = 12\nmin_weight_kg = -40',
                  "therapies.toml: option.lebrikizumab: approval.US.min_weight_kg: -40 is less than or equal to the minimum of 0", id="out-of-range"),
     pytest.param("therapies.toml", "[boxed_on_cards.jak]", "[boxed_on_cards.jaks]",
                  "therapies.toml: boxed_on_cards.jaks: 'jaks' names no rank group", id="boxed-warning-of-no-group"),
@@ -167,7 +167,7 @@ def test_the_reviewer_s_worksheet_in_docs_is_what_the_service_applies():
 def test_the_worksheet_shows_each_agent_s_rules_with_their_status_and_sources():
     sheet = knowledge_worksheet(KNOWLEDGE)
     upadacitinib = sheet.split("### Upadacitinib (Rinvoq)")[1].split("### ")[0]
-    assert "US: approved (from 12 years; from 40 kg under 18 years; since 2022-01" in upadacitinib
+    assert "**US**: approved (from 12 years; from 40 kg under 18 years; since 2022-01" in upadacitinib
     assert "neutrophils (absolute) below 1,000 /uL (within 365 days)" in upadacitinib
     assert "Boxed warning: serious infections" in upadacitinib
     assert "[V; Rinvoq US label" in upadacitinib
@@ -198,7 +198,7 @@ def _situation(**overrides) -> Situation:
         pregnancy=overrides.pop("pregnancy", ()), smoking=overrides.pop("smoking", ()),
         medicines_now=overrides.pop("medicines_now", ()),
     )
-    return Situation(patient, 365, **overrides)
+    return Situation(patient, "US", 365, **overrides)
 
 
 def _medicine(name: str, concept: str) -> MedicationUse:

@@ -40,7 +40,7 @@ def test_the_knowledge_base_names_the_jak_inhibitors_for_the_boxed_warning_line(
 
 def test_two_jak_inhibitors_with_the_same_boxed_warning_give_one_line_with_its_source():
     upadacitinib, abrocitinib = KNOWLEDGE.option("upadacitinib"), KNOWLEDGE.option("abrocitinib")
-    lines = boxed_warning_lines([upadacitinib, abrocitinib, KNOWLEDGE.option("tralokinumab")], KNOWLEDGE)
+    lines = boxed_warning_lines([upadacitinib, abrocitinib, KNOWLEDGE.option("tralokinumab")], KNOWLEDGE, "US")
     warning = next(w for w in upadacitinib.warnings if w.kind.value == "boxed")
     assert len(lines) == 1
     assert warning.text in lines[0] and KNOWLEDGE.cite(warning.claim) in lines[0]
@@ -50,7 +50,7 @@ def test_two_jak_inhibitors_with_the_same_boxed_warning_give_one_line_with_its_s
 def test_no_boxed_warning_line_without_a_jak_inhibitor():
     # azathioprine and mycophenolate carry boxed warnings too, but cards state only those of [boxed_on_cards]
     options = [KNOWLEDGE.option(o) for o in ("tralokinumab", "lebrikizumab", "azathioprine", "mycophenolate")]
-    assert boxed_warning_lines(options, KNOWLEDGE) == []
+    assert boxed_warning_lines(options, KNOWLEDGE, "US") == []
 
 
 def test_a_failure_card_suggesting_two_jak_inhibitors_states_their_boxed_warning_exactly_once(scenario_client):

@@ -383,11 +383,15 @@ def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, base
     for ranked in plan.offered:
         lines.append(_option_line(ranked))
         lines += evidence_lines(ranked.option, knowledge)
-    boxed = boxed_warning_lines((o.option for o in plan.offered), knowledge)
+    boxed = boxed_warning_lines((o.option for o in plan.offered), knowledge, plan.region)
     if boxed:
         lines += ["", *boxed]
     if plan.excluded:
         lines += ["", "Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + "."]
+    if plan.not_assessed:
+        region = knowledge.regions[plan.region]
+        lines += ["", knowledge.cards.text("plan", "not_assessed", region=region.name, regulator=region.regulator,
+                                           agents=", ".join(o.label for o in plan.not_assessed))]
     if baseline_gaps and plan.suggested():
         first = plan.suggested()[0].option
         lines += ["", f"Before {first.label}: no recent " + ", ".join(t.label for t in baseline_gaps) + " on record."]
@@ -396,7 +400,8 @@ def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, base
 
 def _option_line(ranked: RankedOption) -> str:
     option = ranked.option
-    text = f"{ranked.rank}. **{option.label}**, {option.drug_class}: {option.dose} [{option.claim.status}]"
+    dose = ranked.approval.dose
+    text = f"{ranked.rank}. **{option.label}**, {option.drug_class}" + (f": {dose.text} [{dose.claim.status}]" if dose else "")
     if ranked.cautions:
         text += ". Caution: " + "; ".join(ranked.cautions)
     if ranked.orderable:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..assess.orders import AgentOrder
+from ..assess.patient import PatientFactors
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
 from ..recommend.ranking import NextLinePlan
 from ..recommend.safety import SafetyFlag
@@ -16,10 +19,12 @@ BASELINE_MONITORING = "baseline-monitoring"
 
 
 def render_safety(
-    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan | None, context: CardContext, knowledge: Knowledge,
-    age_years: int | None = None,
+    drafted: AgentOrder, flags: tuple[SafetyFlag, ...], plan: NextLinePlan, context: CardContext, knowledge: Knowledge,
+    patient: PatientFactors,
 ) -> Card:
     option = knowledge.option(drafted.agent)
+    approval = option.approvals.get(plan.region)  # the region's draft order replaces a dose its rules refuse
+    regional_order = approval.order.for_patient(patient.age_years, patient.weight_kg) if approval and approval.order else None
     contraindications = [f for f in flags if f.contraindicated]
     indicator = "critical" if contraindications else "warning"
     first = (contraindications or list(flags))[0]
@@ -32,8 +37,8 @@ def render_safety(
     suggestions: tuple[Suggestion, ...] = ()
     shown = [option]  # the agents this card names for starting: the drafted one, and the alternatives it offers
     card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
-    if contraindications and plan is not None:
-        alternatives = NextLinePlan(tuple(o for o in plan.offered if o.option.id != drafted.agent), plan.excluded)
+    if contraindications:
+        alternatives = replace(plan, offered=tuple(o for o in plan.offered if o.option.id != drafted.agent))
         suggestions = switch_suggestions(alternatives, card_key, None, context, knowledge, (drafted.order,))
         remove = Suggestion(
             label=f"Remove the draft {option.label} order",
@@ -45,9 +50,9 @@ def render_safety(
         if alternatives.offered:
             lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
         shown += [o.option for o in (*alternatives.offered[:5], *alternatives.suggested())]
-    elif any(f.dose_rule for f in flags) and option.order is not None:
-        template = option.order.for_age(age_years)
-        replace = Suggestion(
+    elif any(f.dose_rule for f in flags) and regional_order is not None:
+        template = regional_order
+        replacement = Suggestion(
             label=f"Replace with {template.text}: {template.instruction}",
             key="dose",
             uuid=context.suggestion_uuid(card_key, "dose"),
@@ -58,8 +63,8 @@ def render_safety(
             ),
             is_recommended=True,
         )
-        suggestions = (replace,)
-    boxed = boxed_warning_lines(shown, knowledge)
+        suggestions = (replacement,)
+    boxed = boxed_warning_lines(shown, knowledge, plan.region)
     if boxed:
         lines += ["", *boxed]
     return context.card(card_key, THERAPY_SAFETY, summary, indicator, "\n".join(lines), OverrideKind.SAFETY, knowledge, suggestions)

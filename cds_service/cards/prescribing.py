@@ -31,16 +31,20 @@ def evidence_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
     return [f"    - {evidence.text} ({knowledge.cite(evidence.claim)})"]
 
 
-def boxed_warning_lines(options: Iterable[TherapyOption], knowledge: Knowledge) -> list[str]:
-    """One line per distinct boxed warning of the options whose rank group is in [boxed_on_cards], in the order
-    the options come: two JAK inhibitors with the same warning give one line, not two."""
-    found: dict[tuple[str, str, Claim], None] = {}
+def boxed_warning_lines(options: Iterable[TherapyOption], knowledge: Knowledge, region: str) -> list[str]:
+    """One line per distinct boxed (US) or special (EU SmPC) warning stated in the region, of the options whose rank
+    group is in [boxed_on_cards], in the order the options come: two JAK inhibitors with the same warning give one
+    line, not two."""
+    found: dict[tuple[str, WarningKind, str, Claim], None] = {}
     for option in options:
         named = knowledge.boxed_on_cards.get(option.rank_group)
         if named is None:
             continue
         for warning in option.warnings:
-            if warning.kind is WarningKind.BOXED:
-                found.setdefault((named.label, warning.text, warning.claim), None)
-    return [knowledge.cards.text("plan", "boxed_warning", agents=label, text=text, source=knowledge.cite(claim))
-            for label, text, claim in found]
+            if warning.kind in _STATED_ONCE and warning.stated_in(region):
+                found.setdefault((named.label, warning.kind, warning.text, warning.claim), None)
+    return [knowledge.cards.text("plan", _STATED_ONCE[kind], agents=label, text=text, source=knowledge.cite(claim))
+            for label, kind, text, claim in found]
+
+
+_STATED_ONCE = {WarningKind.BOXED: "boxed_warning", WarningKind.SPECIAL: "special_warning"}  # kind -> cards.toml [plan] line

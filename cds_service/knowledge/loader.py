@@ -45,6 +45,7 @@ from .model import (
     Explained,
     Knowledge,
     OrderTemplate,
+    OrderVariant,
     OverrideKind,
     PartialResponse,
     PregnancyEvidence,
@@ -52,6 +53,7 @@ from .model import (
     PreSwitchWhen,
     RankGroup,
     Ranking,
+    Region,
     ResponseCriterion,
     ResponseKnowledge,
     SafetyRule,
@@ -73,7 +75,7 @@ FILES = ("sources", "concepts", "response", "therapies", "safety", "monitoring",
 # Top-level tables whose keys (or array items) are entries of their own; other top-level tables are one entry.
 _COLLECTIONS = frozenset({
     "option", "rank_groups", "concept", "criterion", "test", "agent", "rule", "advice", "override_reasons",
-    "management", "agent_sets", "systems", "topics", "summary", "opening", "course", "grading", "change", "plan", "boxed_on_cards",
+    "management", "agent_sets", "systems", "region", "topics", "summary", "opening", "course", "grading", "change", "plan", "boxed_on_cards",
 })
 
 
@@ -263,23 +265,48 @@ class _Checker:
             elif not any(o["rank_group"] == name and any(w["kind"] == "boxed" for w in o.get("warnings", ()))
                          for o in therapies["option"].values()):
                 self.problem("therapies", ["boxed_on_cards", name], f"no option of rank group {name!r} has a boxed warning to state")
+        regions = therapies["region"]
+        systems = self.data["concepts"]["systems"]
+        for code, region in regions.items():
+            for index, system in enumerate(region["order_code_systems"]):
+                if system not in systems:
+                    self.problem("therapies", ["region", code, "order_code_systems", index], f"{system!r} names no system of concepts.toml [systems]")
         for option_id, option in therapies["option"].items():
             if option["rank_group"] not in therapies["rank_groups"]:
                 self.problem("therapies", ["option", option_id, "rank_group"], f"{option['rank_group']!r} names no rank group of [rank_groups]")
-            order = option.get("order")
-            if order is None:
-                continue
-            if self.data["concepts"]["concept"].get(option_id, {}).get("kind") != "drug":
-                self.problem("therapies", ["option", option_id, "order"],
-                             "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
+            for index, warning in enumerate(option.get("warnings", ())):
+                self.regions_named("therapies", ["option", option_id, "warnings", index, "regions"], warning.get("regions", ()))
+            for code, approval in option["approval"].items():
+                where = ["option", option_id, "approval", code]
+                if code not in regions:
+                    self.problem("therapies", where, f"{code!r} names no region of [region]")
+                    continue
+                if "order" in approval:
+                    self.order(option_id, where + ["order"], approval["order"], regions[code])
+
+    def order(self, option_id: str, where: list[Any], order: Mapping[str, Any], region: Mapping[str, Any]) -> None:
+        """A draft order: of a drug concept, its texts' placeholders, and codes only of the systems that hold in its region."""
+        if self.data["concepts"]["concept"].get(option_id, {}).get("kind") != "drug":
+            self.problem("therapies", where,
+                         "an option with a draft order must have the id of a drug concept of concepts.toml (orders are recognised by it)")
+        for index, coding in enumerate(order.get("codings", ())):
+            if coding["system"] not in region["order_code_systems"]:
+                self.problem("therapies", [*where, "codings", index, "system"],
+                             f"{coding['system']!r} is not a code system of this region's draft orders ({', '.join(region['order_code_systems'])})")
+        for key in ("text", "instruction"):
+            self.template("therapies", [*where, key], order[key], {"dose_mg"} if "dose_mg" in order else set())
+        for index, variant in enumerate(order.get("for_patients", ())):
+            if not any(k in variant for k in ("age_below", "age_at_least", "weight_below_kg", "weight_at_least_kg")):
+                self.problem("therapies", [*where, "for_patients", index], "names no patients: give an age or a weight bound")
+            has_dose = "dose_mg" in variant or ("dose_mg" in order and "text" not in variant)
             for key in ("text", "instruction"):
-                self.template("therapies", ["option", option_id, "order", key], order[key], {"dose_mg"} if "dose_mg" in order else set())
-            for index, younger in enumerate(order.get("by_age", ())):
-                has_dose = "dose_mg" in younger or ("dose_mg" in order and "text" not in younger)
-                for key in ("text", "instruction"):
-                    if key in younger:
-                        place = ["option", option_id, "order", "by_age", index, key]
-                        self.template("therapies", place, younger[key], {"dose_mg"} if has_dose else set())
+                if key in variant:
+                    self.template("therapies", [*where, "for_patients", index, key], variant[key], {"dose_mg"} if has_dose else set())
+
+    def regions_named(self, file: str, path: list[Any], named: Iterable[str]) -> None:
+        for index, code in enumerate(named):
+            if code not in self.data["therapies"]["region"]:
+                self.problem(file, [*path, index], f"{code!r} names no region of therapies.toml [region]")
 
     def safety(self) -> None:
         safety, options = self.data["safety"], self.data["therapies"]["option"]
@@ -294,6 +321,7 @@ class _Checker:
                 if agent not in options and agent not in safety["agent_sets"]:
                     self.problem("safety", [*where, "agents", position], f"{agent!r} names no option of therapies.toml and no agent set")
             self.predicates("safety", [*where, "when"], rule["when"])
+            self.regions_named("safety", [*where, "regions"], rule.get("regions", ()))
             facts = {fact for name in rule["when"] for fact in specs[name].facts}
             self.template("safety", [*where, "reason"], rule["reason"], facts)
             if "advice" in rule:
@@ -485,7 +513,7 @@ def _explained(entry: Mapping[str, Any], number: str) -> Explained:
 
 
 def _order_template(order: Mapping[str, Any], systems: Mapping[str, str]) -> OrderTemplate:
-    """A draft-order template, with the orders for younger ages (`by_age`) that replace its dose and text."""
+    """A draft-order template, with the orders for named patients (`for_patients`) that replace its dose and text."""
     def filled(entry: Mapping[str, Any], key: str, dose_mg: Any) -> str:
         return fill(entry[key], dose_mg=number_text(dose_mg)) if dose_mg is not None else entry[key]
 
@@ -496,13 +524,28 @@ def _order_template(order: Mapping[str, Any], systems: Mapping[str, str]) -> Ord
         frequency_per_day=order.get("frequency_per_day"),
         instruction=filled(order, "instruction", order.get("dose_mg")),
     )
-    younger = []
-    for entry in order.get("by_age", ()):
+    variants = []
+    for entry in order.get("for_patients", ()):
         dose_mg = entry.get("dose_mg", base.dose_mg if "text" not in entry else None)
         text = filled(entry, "text", dose_mg) if "text" in entry else base.text
         template = replace(base, text=text, dose_mg=dose_mg, instruction=filled(entry, "instruction", dose_mg))
-        younger.append((entry["age_below"], template, _claim(entry)))
-    return replace(base, by_age=tuple(younger))
+        variants.append(OrderVariant(template, _claim(entry), entry.get("age_below"), entry.get("age_at_least"),
+                                     entry.get("weight_below_kg"), entry.get("weight_at_least_kg")))
+    return replace(base, variants=tuple(variants))
+
+
+def _approval(entry: Mapping[str, Any], systems: Mapping[str, str]) -> Approval:
+    return Approval(
+        decision=ApprovalDecision(entry["decision"]),
+        claim=_claim(entry),
+        dose=_advice(entry["dose"]) if "dose" in entry else None,
+        order=_order_template(entry["order"], systems) if "order" in entry else None,
+        min_age_years=entry.get("min_age_years"),
+        min_weight_kg=entry.get("min_weight_kg"),
+        since=entry.get("since"),
+        note=entry.get("note"),
+        min_weight_below_age_years=entry.get("min_weight_below_age_years"),
+    )
 
 
 def _codings(entries: Iterable[Mapping[str, Any]], systems: Mapping[str, str]) -> tuple[tuple[str, str, str], ...]:
@@ -559,25 +602,22 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
                         frozenset(g.get("not_combined_with", ())), bool(g.get("replaces_dupilumab")))
         for name, g in therapy_file["rank_groups"].items()
     }
+    regions = {
+        code: Region(code, r["name"], r["regulator"], frozenset(r["order_code_systems"]), _claim(r))
+        for code, r in therapy_file["region"].items()
+    }
     therapies = []
     for position, (option_id, entry) in enumerate(therapy_file["option"].items()):
-        order = entry.get("order")
         therapies.append(TherapyOption(
             id=option_id,
             label=entry["label"],
             drug_class=entry["drug_class"],
             group=groups[entry["rank_group"]],
-            dose=entry["dose"],
-            claim=_claim(entry),
-            approvals={
-                region: Approval(ApprovalDecision(a["decision"]), _claim(a), a.get("min_age_years"), a.get("min_weight_kg"),
-                                 a.get("since"), a.get("note"), a.get("min_weight_below_age_years"))
-                for region, a in entry["approval"].items()
-            },
-            order=_order_template(order, systems) if order else None,
+            approvals={region: _approval(a, systems) for region, a in entry["approval"].items()},
             position=position,
             evidence=_advice(entry["evidence"]) if "evidence" in entry else None,
-            warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w)) for w in entry.get("warnings", ())),
+            warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w), frozenset(w.get("regions", ())))
+                           for w in entry.get("warnings", ())),
             note=entry.get("note"),
         ))
 
@@ -626,6 +666,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             claim=_claim(entry),
             note=entry.get("note"),
             draft=bool(entry.get("draft", True)),
+            regions=frozenset(entry.get("regions", ())),
         )
         for entry in safety_file["rule"]
     )
@@ -654,6 +695,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
     cards_file = data["cards"]
     return Knowledge(
         sources=sources,
+        regions=regions,
         concepts=ConceptMatcher(definitions),
         response=response,
         therapies=tuple(therapies),

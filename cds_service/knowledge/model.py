@@ -63,7 +63,8 @@ class DrosdGrade(enum.StrEnum):
 
 
 class WarningKind(enum.StrEnum):
-    BOXED = "boxed"
+    BOXED = "boxed"  # a US boxed warning
+    SPECIAL = "special"  # an EU SmPC special warning (section 4.4) that a card states as the boxed one is stated
     OCULAR = "ocular"
 
 
@@ -251,6 +252,10 @@ class SafetyRule:
     claim: Claim
     note: str | None = None
     draft: bool = True  # False: offered with the reason but never drafted
+    regions: frozenset[str] = frozenset()  # where the rule applies; empty: every region
+
+    def applies_in(self, region: str) -> bool:
+        return not self.regions or region in self.regions
 
     @property
     def contraindicates(self) -> bool:
@@ -300,9 +305,69 @@ class AgentMonitoring:
 
 
 @dataclass(frozen=True)
+class Region:
+    """A regulatory region of the knowledge (therapies.toml [region]): whose approvals, doses and rules apply."""
+
+    code: str
+    name: str  # as a sentence names it: "the European Union"
+    regulator: str
+    order_code_systems: frozenset[str]  # systems (concepts.toml [systems] names) a draft order may be coded in
+    claim: Claim
+
+
+@dataclass(frozen=True)
+class OrderVariant:
+    """The draft order for the patients it names (by age and weight), in place of the region's usual one."""
+
+    template: OrderTemplate
+    claim: Claim
+    age_below: float | None = None
+    age_at_least: float | None = None
+    weight_below_kg: float | None = None
+    weight_at_least_kg: float | None = None
+
+    def applies(self, age_years: int | None, weight_kg: float | None) -> bool | None:
+        """Whether it is this patient's order; None when an age or weight it depends on is not known."""
+        checks = ((age_years, self.age_below, self.age_at_least), (weight_kg, self.weight_below_kg, self.weight_at_least_kg))
+        for value, below, at_least in checks:
+            if below is None and at_least is None:
+                continue
+            if value is None:
+                return None
+            if (below is not None and value >= below) or (at_least is not None and value < at_least):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class OrderTemplate:
+    text: str
+    codings: tuple[tuple[str, str, str], ...]  # (system URL, code, display); V codes of the region's systems only
+    dose_mg: float | None
+    frequency_per_day: int | None
+    instruction: str  # filled
+    variants: tuple[OrderVariant, ...] = ()  # the first that applies replaces this one
+
+    def for_patient(self, age_years: int | None, weight_kg: float | None) -> OrderTemplate | None:
+        """The order for this patient: the first variant that applies, else this one; None when the choice depends
+        on an age or weight not on record (no draft rather than a guessed dose)."""
+        for variant in self.variants:
+            applies = variant.applies(age_years, weight_kg)
+            if applies is None:
+                return None
+            if applies:
+                return variant.template
+        return self
+
+
+@dataclass(frozen=True)
 class Approval:
+    """An option's status for atopic dermatitis in one region, with that region's limits, dose and draft order."""
+
     decision: ApprovalDecision
     claim: Claim
+    dose: Advice | None = None
+    order: OrderTemplate | None = None  # None: listed, the prescriber sets the dose
     min_age_years: float | None = None
     min_weight_kg: float | None = None
     since: str | None = None
@@ -317,28 +382,14 @@ class Approval:
 
 
 @dataclass(frozen=True)
-class OrderTemplate:
-    text: str
-    codings: tuple[tuple[str, str, str], ...]  # (system URL, code, display); V codes only
-    dose_mg: float | None
-    frequency_per_day: int | None
-    instruction: str  # filled
-    by_age: tuple[tuple[float, OrderTemplate, Claim], ...] = ()  # (age below, the order at those ages, its source)
-
-    def for_age(self, age_years: int | None) -> OrderTemplate:
-        """The order for a patient of this age: the first younger-age entry that applies, else this one."""
-        if age_years is not None:
-            for age_below, template, _ in self.by_age:
-                if age_years < age_below:
-                    return template
-        return self
-
-
-@dataclass(frozen=True)
 class DrugWarning:
     kind: WarningKind
     text: str
     claim: Claim
+    regions: frozenset[str] = frozenset()  # where a card states it; empty: every region
+
+    def stated_in(self, region: str) -> bool:
+        return not self.regions or region in self.regions
 
 
 @dataclass(frozen=True)
@@ -377,10 +428,7 @@ class TherapyOption:
     label: str
     drug_class: str
     group: RankGroup
-    dose: str
-    claim: Claim  # of the dose and the option's facts
-    approvals: Mapping[str, Approval]
-    order: OrderTemplate | None
+    approvals: Mapping[str, Approval]  # region code -> its approval, limits, dose and draft order
     position: int  # order within the file: the order inside a rank group
     evidence: Advice | None = None
     warnings: tuple[DrugWarning, ...] = ()
@@ -409,6 +457,7 @@ class CardTexts:
 @dataclass(frozen=True)
 class Knowledge:
     sources: Mapping[str, Source]
+    regions: Mapping[str, Region]
     concepts: ConceptMatcher
     response: ResponseKnowledge
     therapies: tuple[TherapyOption, ...]
@@ -444,8 +493,10 @@ class Knowledge:
     def lab_lookback_days(self) -> int:
         return self.lab_lookback.value
 
-    def rules_for(self, agent: str) -> tuple[SafetyRule, ...]:
-        return self._rules_by_agent.get(agent, ())
+    def rules_for(self, agent: str, region: str | None = None) -> tuple[SafetyRule, ...]:
+        """The agent's safety rules that apply in the region (every region's, when None: for a reviewer's listing)."""
+        rules = self._rules_by_agent.get(agent, ())
+        return rules if region is None else tuple(r for r in rules if r.applies_in(region))
 
     def option(self, option_id: str) -> TherapyOption:
         return self._options[option_id]

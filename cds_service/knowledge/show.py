@@ -7,7 +7,7 @@ each with its evidence status and sources.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .concepts import ConceptDefinition, KnownCode
@@ -95,38 +95,52 @@ def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
     penalty = f"; ranked down {rule.rank_penalty:g}" if rule.rank_penalty else ""
     penalty += "; never drafted" if not rule.draft else ""
     text = rule.reason + (f": {rule.advice}" if rule.advice else "")
-    line = f"- `{rule.id}`: when {describe_when(rule.when, knowledge)}: \"{text}\"{penalty} {_cite(knowledge, rule.claim)}"
+    where = f" ({', '.join(sorted(rule.regions))} only)" if rule.regions else ""
+    line = f"- `{rule.id}`{where}: when {describe_when(rule.when, knowledge)}: \"{text}\"{penalty} {_cite(knowledge, rule.claim)}"
     return line + (f" Note: {rule.note}" if rule.note else "")
 
 
-def _option_lines(option: TherapyOption, knowledge: Knowledge, regions: Iterable[str]) -> list[str]:
+def _approval_lines(option: TherapyOption, knowledge: Knowledge, region: str) -> list[str]:
+    """The option in one region: decision and limits, dose, draft order (and its variants)."""
+    approval = option.approvals.get(region)
+    if approval is None:
+        return [f"- **{region}**: not assessed for this region (listed on cards as such, never ranked or drafted)"]
+    limits = [f"from {approval.min_age_years:g} years" if approval.min_age_years is not None else "",
+              (f"from {approval.min_weight_kg:g} kg"
+               + (f" under {approval.min_weight_below_age_years:g} years" if approval.min_weight_below_age_years else "")
+               if approval.min_weight_kg is not None else ""),
+              f"since {approval.since}" if approval.since else "", approval.note or ""]
+    detail = "; ".join(part for part in limits if part)
+    lines = [f"- **{region}**: {approval.decision.value}{f' ({detail})' if detail else ''} {_cite(knowledge, approval.claim)}"]
+    if approval.dose:
+        lines.append(f"    - Dose: {approval.dose.text} {_cite(knowledge, approval.dose.claim)}")
+    order = approval.order
+    if order is None:
+        lines.append("    - Draft order: none (the prescriber sets the dose)")
+        return lines
+    codes = ", ".join(f"{code} ({display})" for _, code, display in order.codings) or "text only"
+    lines.append(f"    - Draft order: {order.text}, {order.instruction}; codes: {codes}")
+    for variant in order.variants:
+        bounds = [f"under {variant.age_below:g} years" if variant.age_below is not None else "",
+                  f"{variant.age_at_least:g} years or older" if variant.age_at_least is not None else "",
+                  f"under {variant.weight_below_kg:g} kg" if variant.weight_below_kg is not None else "",
+                  f"{variant.weight_at_least_kg:g} kg or more" if variant.weight_at_least_kg is not None else ""]
+        lines.append(f"    - Draft order {', '.join(b for b in bounds if b)}: {variant.template.text}, {variant.template.instruction} "
+                     f"{_cite(knowledge, variant.claim)}")
+    return lines
+
+
+def _option_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
     group = option.group
     lines = [f"### {option.label}", "", f"{option.drug_class}; rank group {group.label} ({group.rank}) {_cite(knowledge, group.claim)}"
              + (f"; {group.note.rstrip('.')}" if group.note else "") + ".", ""]
-    lines.append(f"- Dose: {option.dose} {_cite(knowledge, option.claim)}")
     if option.evidence:
         lines.append(f"- Evidence after dupilumab: {option.evidence.text} {_cite(knowledge, option.evidence.claim)}")
     for warning in option.warnings:
-        lines.append(f"- {warning.kind.value.capitalize()} warning: {warning.text} {_cite(knowledge, warning.claim)}")
-    for region in regions:
-        approval = option.approvals.get(region)
-        if approval is None:
-            lines.append(f"- {region}: approval not recorded")
-            continue
-        limits = [f"from {approval.min_age_years:g} years" if approval.min_age_years is not None else "",
-                  (f"from {approval.min_weight_kg:g} kg"
-                   + (f" under {approval.min_weight_below_age_years:g} years" if approval.min_weight_below_age_years else "")
-                   if approval.min_weight_kg is not None else ""),
-                  f"since {approval.since}" if approval.since else "", approval.note or ""]
-        detail = "; ".join(part for part in limits if part)
-        lines.append(f"- {region}: {approval.decision.value}{f' ({detail})' if detail else ''} {_cite(knowledge, approval.claim)}")
-    if option.order:
-        codes = ", ".join(f"{code} ({display})" for _, code, display in option.order.codings) or "text only"
-        lines.append(f"- Draft order: {option.order.text}, {option.order.instruction}; codes: {codes}")
-        for age_below, younger, claim in option.order.by_age:
-            lines.append(f"- Draft order under {age_below:g} years: {younger.text}, {younger.instruction} {_cite(knowledge, claim)}")
-    else:
-        lines.append("- Draft order: none (the prescriber sets the dose)")
+        where = f" ({', '.join(sorted(warning.regions))} only)" if warning.regions else ""
+        lines.append(f"- {warning.kind.value.capitalize()} warning{where}: {warning.text} {_cite(knowledge, warning.claim)}")
+    for region in knowledge.regions:
+        lines += _approval_lines(option, knowledge, region)
     rules = knowledge.rules_for(option.id)
     for title, wanted in (("Contraindications", True), ("Cautions", False)):
         chosen = [r for r in rules if r.contraindicates is wanted]
@@ -180,7 +194,6 @@ def _concept_line(definition: ConceptDefinition) -> str:
 
 
 def knowledge_worksheet(knowledge: Knowledge) -> str:
-    regions = sorted({region for option in knowledge.therapies for region in option.approvals})
     lines = [_INTRO, "## Next-line options", "", "Ranked by group (lower first), then in this order within a group.", ""]
     ranking = knowledge.ranking
     lines.append(f"- Why this order, in one line on every card with a ranked list: {ranking.guideline.text} "
@@ -192,7 +205,7 @@ def knowledge_worksheet(knowledge: Knowledge) -> str:
     lines.append("- Each option's evidence after dupilumab is shown under it, in one line with its sources.")
     lines.append("")
     for option in sorted(knowledge.therapies, key=lambda o: (o.group_rank, o.position)):
-        lines += _option_lines(option, knowledge, regions)
+        lines += _option_lines(option, knowledge)
 
     response = knowledge.response
     lines += ["## Findings and their criteria", "", "### Dupilumab response", ""]

@@ -9,12 +9,12 @@ from ..knowledge import BaselineTest, Knowledge
 from .predicates import Situation, holds
 
 
-def missing_baseline_tests(agent: str, patient: PatientFactors, knowledge: Knowledge) -> tuple[BaselineTest, ...]:
+def missing_baseline_tests(agent: str, patient: PatientFactors, knowledge: Knowledge, region: str) -> tuple[BaselineTest, ...]:
     """The agent's baseline tests without a final result in their window (latest results: the patient's labs)."""
     monitoring = knowledge.monitoring.get(agent)
     if monitoring is None:
         return ()
-    situation = Situation(patient, knowledge.lab_lookback_days)
+    situation = Situation(patient, region, knowledge.lab_lookback_days)
     missing = []
     # One order for every agent (the knowledge file's), so the cards list tests the same way.
     order = list(knowledge.baseline_tests)

@@ -19,9 +19,11 @@ Facts = dict[str, str]
 
 @dataclass(frozen=True)
 class Situation:
-    """What predicates are judged on: the patient, the eye history, the drafted dose, the labs' look-back."""
+    """What predicates are judged on: the patient, the region whose rules apply, the eye history, the drafted dose,
+    the labs' look-back."""
 
     patient: PatientFactors
+    region: str
     lab_lookback_days: int
     drosd: bool = False
     prior_eye_disease: tuple[str, ...] = ()  # sources

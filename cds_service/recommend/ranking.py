@@ -2,9 +2,11 @@
 
 Score = the option's rank group (knowledge/therapies.toml [rank_groups]: JAK inhibitors first; S)
 plus the rank penalties of its safety cautions (design); ties keep the knowledge file's order.
+Everything is judged for the configured region: its approvals, limits, doses, draft orders and safety rules.
 An option that is contraindicated, or not approved for the patient's age, weight or region, is not
-offered. One whose eligibility cannot be checked (age or weight not recorded, approval not recorded)
-is offered with a caution and without a draft order. Every reason is kept for the card.
+offered. One whose eligibility cannot be checked (age or weight not recorded) is offered with a caution
+and without a draft order. One with no approval entry for the region is "not assessed": listed apart,
+never ranked or drafted. Every reason is kept for the card.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from ..assess.findings import Assessment
 from ..assess.history import TreatmentHistory
 from ..assess.patient import PatientFactors
-from ..knowledge import ApprovalDecision, Knowledge, OrderTemplate, TherapyOption
+from ..knowledge import Approval, ApprovalDecision, Knowledge, OrderTemplate, TherapyOption
 from .predicates import Situation
 from .safety import SafetyFlag, screen_agent
 
@@ -27,7 +29,8 @@ class RankedOption:
     cautions: tuple[str, ...]
     flags: tuple[SafetyFlag, ...]
     orderable: bool  # eligibility checked and a draft order can be written
-    order: OrderTemplate | None = None  # the draft order for this patient's age
+    approval: Approval  # in the configured region: its dose and draft order
+    order: OrderTemplate | None = None  # the region's draft order for this patient's age and weight
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,20 @@ class ExcludedOption:
 class NextLinePlan:
     offered: tuple[RankedOption, ...]
     excluded: tuple[ExcludedOption, ...]
+    region: str
+    not_assessed: tuple[TherapyOption, ...] = ()  # no approval entry for the region: listed, never ranked or drafted
 
     def suggested(self) -> tuple[RankedOption, ...]:
         """The one-click choices: every offered option with a draft order, in rank order."""
         return tuple(o for o in self.offered if o.orderable)
 
 
-def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowledge, ordered_dose_mg: float | None = None) -> Situation:
-    """What the safety screen judges for this patient (and a drafted dose, when screening an order)."""
+def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowledge, region: str,
+              ordered_dose_mg: float | None = None) -> Situation:
+    """What the safety screen judges for this patient in the region (and a drafted dose, when screening an order)."""
     return Situation(
         patient=patient,
+        region=region,
         lab_lookback_days=knowledge.lab_lookback_days,
         drosd=assessment.has_drosd,
         prior_eye_disease=tuple(c.source for c in assessment.prior_eye_disease),
@@ -57,12 +64,10 @@ def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowle
     )
 
 
-def eligibility(option: TherapyOption, patient: PatientFactors, region: str) -> tuple[str | None, list[str], bool]:
-    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region."""
+def eligibility(approval: Approval, patient: PatientFactors, region: str) -> tuple[str | None, list[str], bool]:
+    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region: the
+    region's age and weight limits apply whatever its decision."""
     cautions: list[str] = []
-    approval = option.approvals.get(region)
-    if approval is None:
-        return None, [f"approval in {region} not recorded in the knowledge base"], False
     if approval.decision is ApprovalDecision.NOT_APPROVED:
         return approval.note or f"not approved for atopic dermatitis in {region}", [], False
     if approval.decision is ApprovalDecision.OFF_LABEL:
@@ -117,11 +122,16 @@ def _history_demotes(option: TherapyOption, history: TreatmentHistory, knowledge
 def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region: str) -> NextLinePlan:
     patient = assessment.patient
     assert patient is not None, "ranking needs the patient factors of an assessment with findings"
-    screened = situation(assessment, patient, knowledge)
-    offered: list[tuple[float, int, TherapyOption, list[str], tuple[SafetyFlag, ...], bool]] = []
+    screened = situation(assessment, patient, knowledge, region)
+    offered: list[tuple[float, int, TherapyOption, Approval, list[str], tuple[SafetyFlag, ...], bool]] = []
     excluded: list[ExcludedOption] = []
+    not_assessed: list[TherapyOption] = []
     for option in knowledge.therapies:
-        not_offered, cautions, checked = eligibility(option, patient, region)
+        approval = option.approvals.get(region)
+        if approval is None:
+            not_assessed.append(option)
+            continue
+        not_offered, cautions, checked = eligibility(approval, patient, region)
         not_offered = not_offered or _history_excludes(option, assessment.history, knowledge)
         if not_offered:
             excluded.append(ExcludedOption(option, not_offered))
@@ -134,14 +144,11 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
             excluded.append(ExcludedOption(option, "; ".join(f.text for f in contraindications)))
             continue
         score = option.group_rank + penalty + sum(f.rank_penalty for f in flags)
-        orderable = checked and option.order is not None and all(f.allows_draft for f in flags)
-        offered.append((score, option.position, option, cautions + [f.text for f in flags], flags, orderable))
+        orderable = checked and approval.order is not None and all(f.allows_draft for f in flags)
+        offered.append((score, option.position, option, approval, cautions + [f.text for f in flags], flags, orderable))
     offered.sort(key=lambda item: (item[0], item[1]))
-    return NextLinePlan(
-        offered=tuple(
-            RankedOption(option, rank, score, tuple(cautions), flags, orderable,
-                         option.order.for_age(patient.age_years) if option.order else None)
-            for rank, (score, _, option, cautions, flags, orderable) in enumerate(offered, start=1)
-        ),
-        excluded=tuple(excluded),
-    )
+    ranked = []
+    for rank, (score, _, option, approval, cautions, flags, orderable) in enumerate(offered, start=1):
+        order = approval.order.for_patient(patient.age_years, patient.weight_kg) if approval.order else None
+        ranked.append(RankedOption(option, rank, score, tuple(cautions), flags, orderable and order is not None, approval, order))
+    return NextLinePlan(offered=tuple(ranked), excluded=tuple(excluded), region=region, not_assessed=tuple(not_assessed))

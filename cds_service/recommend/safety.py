@@ -36,7 +36,7 @@ class SafetyFlag:
 def screen_agent(agent: str, situation: Situation, knowledge: Knowledge) -> tuple[SafetyFlag, ...]:
     flags = []
     stale_situation = replace(situation, any_age=True)
-    for rule in knowledge.rules_for(agent):
+    for rule in knowledge.rules_for(agent, situation.region):
         facts = holds(rule.when, situation)
         if facts is not None:
             flags.append(_flag(rule, facts))
