@@ -169,7 +169,8 @@ def test_the_worksheet_shows_each_agent_s_rules_with_their_status_and_sources():
     upadacitinib = sheet.split("### Upadacitinib (Rinvoq)")[1].split("### ")[0]
     assert "**US**: approved (from 12 years; from 40 kg under 18 years; since 2022-01" in upadacitinib
     assert "neutrophils (absolute) below 1,000 /uL (within 365 days)" in upadacitinib
-    assert "Boxed warning: serious infections" in upadacitinib
+    assert "Boxed warning (US only): serious infections" in upadacitinib
+    assert "Special warning (EU only): use only if no suitable treatment alternative" in upadacitinib
     assert "[V; Rinvoq US label" in upadacitinib
     lebrikizumab = sheet.split("### Lebrikizumab (Ebglyss)")[1].split("### ")[0]
     assert "from 40 kg under 18 years" in lebrikizumab

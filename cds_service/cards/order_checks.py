@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TypeGuard
 
 from ..assess.orders import AgentOrder
 from ..assess.patient import PatientFactors
-from ..knowledge import BaselineTest, Knowledge, OverrideKind
+from ..knowledge import BaselineTest, Knowledge, OrderTemplate, OverrideKind
 from ..recommend.ranking import NextLinePlan
 from ..recommend.safety import SafetyFlag
 from .drafts import draft_medication_request, draft_service_request, switch_suggestions
@@ -50,7 +51,7 @@ def render_safety(
         if alternatives.offered:
             lines += ["", "Safer options for this patient, ranked: " + "; ".join(o.option.label for o in alternatives.offered[:5]) + "."]
         shown += [o.option for o in (*alternatives.offered[:5], *alternatives.suggested())]
-    elif any(f.dose_rule for f in flags) and regional_order is not None:
+    elif any(f.dose_rule for f in flags) and _within_dose_limits(regional_order, flags):
         template = regional_order
         replacement = Suggestion(
             label=f"Replace with {template.text}: {template.instruction}",
@@ -68,6 +69,13 @@ def render_safety(
     if boxed:
         lines += ["", *boxed]
     return context.card(card_key, THERAPY_SAFETY, summary, indicator, "\n".join(lines), OverrideKind.SAFETY, knowledge, suggestions)
+
+
+def _within_dose_limits(order: OrderTemplate | None, flags: tuple[SafetyFlag, ...]) -> TypeGuard[OrderTemplate]:
+    """Whether the region's usual order is a replacement every dose rule accepts (100 mg does not answer '50 mg only')."""
+    if order is None or order.dose_mg is None:
+        return False
+    return all(order.dose_mg <= f.dose_limit_mg for f in flags if f.dose_rule and f.dose_limit_mg is not None)
 
 
 def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], context: CardContext, knowledge: Knowledge) -> Card:

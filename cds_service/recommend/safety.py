@@ -21,6 +21,7 @@ class SafetyFlag:
     claim: Claim
     dose_rule: bool  # the flag is about the drafted dose, not the agent
     allows_draft: bool = True  # False: the agent is offered but never drafted
+    dose_limit_mg: float | None = None  # a dose rule's highest dose: a replacement order must not exceed it
 
     @property
     def contraindicated(self) -> bool:
@@ -76,4 +77,5 @@ def _flag(rule: SafetyRule, facts: dict[str, str], stale: Advice | None = None) 
         claim=rule.claim,
         dose_rule="ordered_dose_above_mg" in rule.when,
         allows_draft=rule.draft,
+        dose_limit_mg=rule.when.get("ordered_dose_above_mg"),
     )
