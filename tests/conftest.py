@@ -81,6 +81,8 @@ def scenario_clients(build):
 
     def open_scenario(name: str, **settings):
         scenario = load_scenario(name)
+        if "region" in scenario.expected:  # a scenario for another region is answered by a service started in it
+            settings.setdefault("CDS_REGION", scenario.expected["region"])
         return scenario, build(scenario.evaluate_at, **settings).test_client()
 
     return open_scenario
@@ -89,7 +91,8 @@ def scenario_clients(build):
 @pytest.fixture
 def scenario_client(make_app):
     """`scenario, client = scenario_client(name, **settings)`: the fixture scenario `name` and a test client of an
-    app whose clock is the scenario's evaluate_at, with `settings` as make_app takes them (the app: client.application)."""
+    app whose clock is the scenario's evaluate_at and whose CDS_REGION is the scenario's `region` (default US), with
+    `settings` as make_app takes them (the app: client.application)."""
     return scenario_clients(make_app)
 
 

@@ -35,7 +35,8 @@ def tables() -> str:
         answer = _answer(expected["cards"])
         for order in expected.get("orders", []):
             answer += f"<br>order `{order['draft']['text']}`: " + _answer(order["cards"])
-        lines.append(f"| `{name}` | {expected['description']} | {answer} |")
+        region = f"**{expected['region']}**: " if "region" in expected else ""
+        lines.append(f"| `{name}` | {region}{expected['description']} | {answer} |")
     lines += ["", "## Requests", "", "| Request | Hook | Scenario |", "|---|---|---|"]
     for path in sorted(REQUESTS.glob("*.json")):
         scenario, hook, _ = path.name.rsplit(".", 2)

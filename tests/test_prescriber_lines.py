@@ -10,12 +10,13 @@ import pytest
 
 from cds_service.cards.prescribing import boxed_warning_lines, ranking_line
 from clinical import KNOWLEDGE
-from support import hook_request, scenario_names, service_url
+from support import hook_request, load_scenario, scenario_names, service_url
 from test_scenarios import created_texts, draft_from
 
 FAILURE_TOPICS = {"dupilumab-inadequate-response", "dupilumab-loss-of-response", "dupilumab-intolerance"}
 JAK_OPTIONS = [o for o in KNOWLEDGE.therapies if o.rank_group in KNOWLEDGE.boxed_on_cards]
 BOXED = "Boxed warning"
+SPECIAL = "Special warning"  # the EU line: the EMA 2023 measures
 
 
 def patient_view_cards(scenario_client, name: str) -> list[dict]:
@@ -69,11 +70,14 @@ def test_a_failure_card_offering_no_jak_inhibitor_has_no_boxed_warning_line(scen
 
 
 @pytest.mark.parametrize("name", scenario_names())
-def test_every_card_with_a_ranked_list_states_the_jak_boxed_warning_once_if_it_offers_one_and_never_otherwise(scenario_client, name):
+def test_every_card_with_a_ranked_list_states_the_jak_warning_of_its_region_once_if_it_offers_one_and_never_otherwise(scenario_client, name):
+    eu = load_scenario(name).expected.get("region") == "EU"
+    stated, other = (SPECIAL, BOXED) if eu else (BOXED, SPECIAL)
     for card in patient_view_cards(scenario_client, name):
         items = ranked_items(card["detail"])
         offers_jak = any(o.label in line for o in JAK_OPTIONS for line in items)
-        assert card["detail"].count(BOXED) == (1 if offers_jak else 0), card["summary"]
+        assert card["detail"].count(stated) == (1 if offers_jak else 0), card["summary"]
+        assert other not in card["detail"]  # a US card never states the EU measure as its warning, nor the reverse
 
 
 @pytest.mark.parametrize("name", scenario_names())

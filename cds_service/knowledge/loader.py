@@ -527,7 +527,7 @@ def _order_template(order: Mapping[str, Any], systems: Mapping[str, str]) -> Ord
     variants = []
     for entry in order.get("for_patients", ()):
         dose_mg = entry.get("dose_mg", base.dose_mg if "text" not in entry else None)
-        text = filled(entry, "text", dose_mg) if "text" in entry else base.text
+        text = filled(entry if "text" in entry else order, "text", dose_mg)  # the variant's dose in the product text too
         template = replace(base, text=text, dose_mg=dose_mg, instruction=filled(entry, "instruction", dose_mg))
         variants.append(OrderVariant(template, _claim(entry), entry.get("age_below"), entry.get("age_at_least"),
                                      entry.get("weight_below_kg"), entry.get("weight_at_least_kg")))
@@ -667,6 +667,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             note=entry.get("note"),
             draft=bool(entry.get("draft", True)),
             regions=frozenset(entry.get("regions", ())),
+            penalty_group=entry.get("penalty_group"),
         )
         for entry in safety_file["rule"]
     )

@@ -253,6 +253,7 @@ class SafetyRule:
     note: str | None = None
     draft: bool = True  # False: offered with the reason but never drafted
     regions: frozenset[str] = frozenset()  # where the rule applies; empty: every region
+    penalty_group: str | None = None  # rules of one group move an agent down once, by their largest penalty
 
     def applies_in(self, region: str) -> bool:
         return not self.regions or region in self.regions

@@ -93,6 +93,7 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
 
 def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
     penalty = f"; ranked down {rule.rank_penalty:g}" if rule.rank_penalty else ""
+    penalty += f" (once with the other rules of `{rule.penalty_group}`)" if rule.penalty_group else ""
     penalty += "; never drafted" if not rule.draft else ""
     text = rule.reason + (f": {rule.advice}" if rule.advice else "")
     where = f" ({', '.join(sorted(rule.regions))} only)" if rule.regions else ""

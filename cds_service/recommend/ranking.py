@@ -18,7 +18,7 @@ from ..assess.history import TreatmentHistory
 from ..assess.patient import PatientFactors
 from ..knowledge import Approval, ApprovalDecision, Knowledge, OrderTemplate, TherapyOption
 from .predicates import Situation
-from .safety import SafetyFlag, screen_agent
+from .safety import SafetyFlag, rank_penalty, screen_agent
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowle
 
 
 def eligibility(approval: Approval, patient: PatientFactors, region: str) -> tuple[str | None, list[str], bool]:
-    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region: the
-    region's age and weight limits apply whatever its decision."""
+    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region (its name,
+    as a sentence says it): the region's age and weight limits apply whatever its decision."""
     cautions: list[str] = []
     if approval.decision is ApprovalDecision.NOT_APPROVED:
         return approval.note or f"not approved for atopic dermatitis in {region}", [], False
@@ -131,7 +131,7 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
         if approval is None:
             not_assessed.append(option)
             continue
-        not_offered, cautions, checked = eligibility(approval, patient, region)
+        not_offered, cautions, checked = eligibility(approval, patient, knowledge.regions[region].name)
         not_offered = not_offered or _history_excludes(option, assessment.history, knowledge)
         if not_offered:
             excluded.append(ExcludedOption(option, not_offered))
@@ -143,7 +143,7 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
         if contraindications:
             excluded.append(ExcludedOption(option, "; ".join(f.text for f in contraindications)))
             continue
-        score = option.group_rank + penalty + sum(f.rank_penalty for f in flags)
+        score = option.group_rank + penalty + rank_penalty(flags)
         orderable = checked and approval.order is not None and all(f.allows_draft for f in flags)
         offered.append((score, option.position, option, approval, cautions + [f.text for f in flags], flags, orderable))
     offered.sort(key=lambda item: (item[0], item[1]))

@@ -22,6 +22,7 @@ class SafetyFlag:
     dose_rule: bool  # the flag is about the drafted dose, not the agent
     allows_draft: bool = True  # False: the agent is offered but never drafted
     dose_limit_mg: float | None = None  # a dose rule's highest dose: a replacement order must not exceed it
+    penalty_group: str | None = None  # flags of one group move the agent down once (the largest penalty)
 
     @property
     def contraindicated(self) -> bool:
@@ -78,4 +79,18 @@ def _flag(rule: SafetyRule, facts: dict[str, str], stale: Advice | None = None) 
         dose_rule="ordered_dose_above_mg" in rule.when,
         allows_draft=rule.draft,
         dose_limit_mg=rule.when.get("ordered_dose_above_mg"),
+        penalty_group=rule.penalty_group,
     )
+
+
+def rank_penalty(flags: tuple[SafetyFlag, ...]) -> float:
+    """How far the flags move an agent down: each flag's penalty, except that a penalty group counts once, by its
+    largest (three reasons under one restriction are still one restriction)."""
+    grouped: dict[str, float] = {}
+    total = 0.0
+    for flag in flags:
+        if flag.penalty_group is None:
+            total += flag.rank_penalty
+        else:
+            grouped[flag.penalty_group] = max(grouped.get(flag.penalty_group, 0.0), flag.rank_penalty)
+    return total + sum(grouped.values())
