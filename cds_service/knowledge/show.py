@@ -33,6 +33,37 @@ To change a rule, edit its TOML file and run `cds-service knowledge check` (exit
 per problem, naming the file, the entry and the key). Each file's JSON Schema is in
 `cds_service/knowledge/schemas/`; the predicates a rule's `when` may use are listed below, and a text may use
 only the placeholders its schema names. The service does not start on a knowledge base that fails the check.
+
+## Regions
+
+`CDS_REGION` names one region of `therapies.toml` `[region]` (US and EU as shipped); everything region-specific
+is data keyed by it, and the Python code has no branch on a region:
+
+- an option's `approval.<REGION>`: the decision, the age and weight limits (always applied, whatever the
+  decision), since when, the dose a card shows and the draft order a suggestion writes (`for_patients` for
+  other doses by age or weight), each with its status and sources;
+- `regions = [...]` on a safety rule or a warning: where it applies (none: every region). A label fact that
+  two regulators word differently is two rules, one per region (the US boxed-warning population and the EU
+  measures of 2023 below); a rule from one region's label kept in another as the stricter reading says so;
+- `[region.<REGION>].order_code_systems`: the terminologies a draft order may be coded in there (the check
+  refuses, for example, an RxNorm code in an EU order).
+
+An option without an entry for the configured region is listed on cards as "not assessed for" the region,
+never ranked and never drafted.
+
+**Adding a region** (the UK's MHRA, Health Canada):
+
+1. Add `[region.XX]` to `therapies.toml` (name as a sentence says it, regulator, code systems of its orders).
+2. For each option, add `approval.XX` from that regulator's product information: decision, ages, weights,
+   dose and draft order, with sources (add them to `sources.toml`) and statuses; leave an option out rather
+   than guess, and it shows as not assessed.
+3. For each safety rule and warning, decide whether its label fact holds there; give `regions` to those that
+   do not, and add the region's own rules (doses by organ function, its regulator's restrictions).
+4. Add fixtures with `"region": "XX"` in their expected answer (`fhir_fixtures/scenarios/`; they are run
+   by a service started in that region), at least: children and adolescents by age and weight, an older
+   smoker, renal impairment, pregnancy and an adult with every agent.
+5. Run `cds-service knowledge check`, regenerate this page with `cds-service knowledge show > docs/knowledge.md`,
+   and run the tests.
 """
 
 
