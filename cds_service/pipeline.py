@@ -27,7 +27,7 @@ from .hooks.validation import HookRequest
 from .knowledge import BaselineTest, Knowledge, load_knowledge
 from .patient_cache import PatientAnswers, PatientCache, patient_key
 from .recommend.monitoring import missing_baseline_tests
-from .recommend.ranking import NextLinePlan, rank_next_line_options, situation
+from .recommend.ranking import NextLinePlan, approval_flag, rank_next_line_options, situation
 from .recommend.safety import screen_agent
 from .record.fhir_json import warm_up
 from .record.model import DataUnavailable, DraftOrder, PatientRecord
@@ -211,10 +211,13 @@ def _order_cards(answers: PatientAnswers, focus: OrderFocus, context: CardContex
     patient = assessment.patient
     if focus.next_line and patient is not None:
         for drafted in focus.next_line:
-            region = engine.settings.region
+            region, plan = engine.settings.region, _plan(answers, engine)
             flags = screen_agent(drafted.agent, situation(assessment, patient, knowledge, region, drafted.order.dose_mg), knowledge)
+            not_approved = approval_flag(drafted.agent, plan, knowledge)
+            if not_approved is not None:
+                flags = (*[f for f in flags if f.contraindicated], not_approved, *[f for f in flags if not f.contraindicated])
             if flags:
-                cards.append(render_safety(drafted, flags, _plan(answers, engine), context, knowledge, patient))
+                cards.append(render_safety(drafted, flags, plan, context, knowledge, patient))
             if any(f.contraindicated for f in flags):
                 continue  # baseline tests are for starting the agent; it should not be started
             missing = _missing_tests(answers, drafted.agent, patient, engine)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ..assess.findings import Assessment
 from ..assess.history import TreatmentHistory
 from ..assess.patient import PatientFactors
-from ..knowledge import Approval, ApprovalDecision, Knowledge, OrderTemplate, TherapyOption
+from ..knowledge import Approval, ApprovalDecision, Effect, Knowledge, OrderTemplate, TherapyOption
 from .predicates import Situation
 from .safety import SafetyFlag, rank_penalty, screen_agent
 
@@ -37,6 +37,7 @@ class RankedOption:
 class ExcludedOption:
     option: TherapyOption
     reason: str
+    approval: Approval | None = None  # set when the region's approval rules it out (age, weight, not approved)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,10 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
             not_assessed.append(option)
             continue
         not_offered, cautions, checked = eligibility(approval, patient, knowledge.regions[region].name)
-        not_offered = not_offered or _history_excludes(option, assessment.history, knowledge)
+        if not_offered:
+            excluded.append(ExcludedOption(option, not_offered, approval))
+            continue
+        not_offered = _history_excludes(option, assessment.history, knowledge)
         if not_offered:
             excluded.append(ExcludedOption(option, not_offered))
             continue
@@ -152,3 +156,19 @@ def rank_next_line_options(assessment: Assessment, knowledge: Knowledge, region:
         order = approval.order.for_patient(patient.age_years, patient.weight_kg) if approval.order else None
         ranked.append(RankedOption(option, rank, score, tuple(cautions), flags, orderable and order is not None, approval, order))
     return NextLinePlan(offered=tuple(ranked), excluded=tuple(excluded), region=region, not_assessed=tuple(not_assessed))
+
+
+def approval_flag(agent: str, plan: NextLinePlan, knowledge: Knowledge) -> SafetyFlag | None:
+    """A drafted agent that the region's approval rules out for this patient (age, weight, not approved), or that
+    the region's knowledge does not cover: a caution on the order card, with the reason and its source. Off-label
+    use can be the prescriber's informed choice, so it warns and does not forbid."""
+    region = knowledge.regions[plan.region]
+    for excluded in plan.excluded:
+        if excluded.option.id == agent and excluded.approval is not None:
+            return SafetyFlag("approval", Effect.CAUTION, 0, f"in {region.name}: {excluded.reason}", None, "",
+                              excluded.approval.claim, dose_rule=False)
+    for option in plan.not_assessed:
+        if option.id == agent:
+            return SafetyFlag("approval", Effect.CAUTION, 0, knowledge.cards.text("plan", "not_assessed", region=region.name,
+                              regulator=region.regulator, agents=option.label).rstrip("."), None, "", region.claim, dose_rule=False)
+    return None
