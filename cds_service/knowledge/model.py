@@ -480,6 +480,7 @@ class Knowledge:
     baseline_tests: Mapping[str, BaselineTest]
     cards: CardTexts
     _rules_by_agent: Mapping[str, tuple[SafetyRule, ...]] = field(default_factory=dict)
+    _rules_by_agent_in: Mapping[tuple[str, str], tuple[SafetyRule, ...]] = field(default_factory=dict)  # (agent, region)
     _options: Mapping[str, TherapyOption] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -488,6 +489,9 @@ class Knowledge:
             for agent in rule.agents:
                 by_agent.setdefault(agent, []).append(rule)
         object.__setattr__(self, "_rules_by_agent", {agent: tuple(rules) for agent, rules in by_agent.items()})
+        object.__setattr__(self, "_rules_by_agent_in", {
+            (agent, region): tuple(r for r in rules if r.applies_in(region)) for agent, rules in by_agent.items() for region in self.regions
+        })
         object.__setattr__(self, "_options", {o.id: o for o in self.therapies})
 
     @property
@@ -496,8 +500,9 @@ class Knowledge:
 
     def rules_for(self, agent: str, region: str | None = None) -> tuple[SafetyRule, ...]:
         """The agent's safety rules that apply in the region (every region's, when None: for a reviewer's listing)."""
-        rules = self._rules_by_agent.get(agent, ())
-        return rules if region is None else tuple(r for r in rules if r.applies_in(region))
+        if region is None:
+            return self._rules_by_agent.get(agent, ())
+        return self._rules_by_agent_in.get((agent, region), ())
 
     def option(self, option_id: str) -> TherapyOption:
         return self._options[option_id]
