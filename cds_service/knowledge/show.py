@@ -122,12 +122,17 @@ def _describe(name: str, value: Any, knowledge: Knowledge) -> str:
     return f"{name} = {value}"  # a predicate without a phrase of its own yet: shown as written
 
 
+def _only_in(regions: frozenset[str]) -> str:
+    """' (EU only)' after a rule or warning limited to some regions; nothing for one that applies everywhere."""
+    return f" ({', '.join(sorted(regions))} only)" if regions else ""
+
+
 def _rule_line(rule: SafetyRule, knowledge: Knowledge) -> str:
     penalty = f"; ranked down {rule.rank_penalty:g}" if rule.rank_penalty else ""
     penalty += f" (once with the other rules of `{rule.penalty_group}`)" if rule.penalty_group else ""
     penalty += "; never drafted" if not rule.draft else ""
     text = rule.reason + (f": {rule.advice}" if rule.advice else "")
-    where = f" ({', '.join(sorted(rule.regions))} only)" if rule.regions else ""
+    where = _only_in(rule.regions)
     line = f"- `{rule.id}`{where}: when {describe_when(rule.when, knowledge)}: \"{text}\"{penalty} {_cite(knowledge, rule.claim)}"
     return line + (f" Note: {rule.note}" if rule.note else "")
 
@@ -169,7 +174,7 @@ def _option_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
     if option.evidence:
         lines.append(f"- Evidence after dupilumab: {option.evidence.text} {_cite(knowledge, option.evidence.claim)}")
     for warning in option.warnings:
-        where = f" ({', '.join(sorted(warning.regions))} only)" if warning.regions else ""
+        where = _only_in(warning.regions)
         lines.append(f"- {warning.kind.value.capitalize()} warning{where}: {warning.text} {_cite(knowledge, warning.claim)}")
     for region in knowledge.regions:
         lines += _approval_lines(option, knowledge, region)

@@ -65,14 +65,14 @@ def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowle
     )
 
 
-def eligibility(approval: Approval, patient: PatientFactors, region: str) -> tuple[str | None, list[str], bool]:
-    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region (its name,
-    as a sentence says it): the region's age and weight limits apply whatever its decision."""
+def eligibility(approval: Approval, patient: PatientFactors, region_name: str) -> tuple[str | None, list[str], bool]:
+    """(reason it is not offered, cautions, eligibility checked) for the option's approval in the region named as a
+    sentence says it ("the European Union"): the region's age and weight limits apply whatever its decision."""
     cautions: list[str] = []
     if approval.decision is ApprovalDecision.NOT_APPROVED:
-        return approval.note or f"not approved for atopic dermatitis in {region}", [], False
+        return approval.note or f"not approved for atopic dermatitis in {region_name}", [], False
     if approval.decision is ApprovalDecision.OFF_LABEL:
-        cautions.append(f"off-label for atopic dermatitis in {region}")
+        cautions.append(f"off-label for atopic dermatitis in {region_name}")
     checked = True
     if approval.min_age_years is not None:
         if patient.age_years is None:
