@@ -251,7 +251,7 @@ def run_dev(port: int, fhir_port: int, host: str = "127.0.0.1", require_fhir_tok
     service = None
     try:
         loaded = load_fixtures(base, loader)
-        fhir_port = int(base.rsplit(":", 1)[1].split("/")[0])
+        fhir_port = urlsplit(base).port or fhir_port  # the port it took when asked for any (0)
         env = dev_environment(os.environ, port=port, host=host, fhir_port=fhir_port)
         settings = Settings.from_env(env)
         public = settings.public_base_url
