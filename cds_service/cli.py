@@ -4,7 +4,7 @@
     cds-service evaluate REQUEST.json|- [--service ID] [--now ISO-DATETIME] [--explain]
     cds-service fixtures load --fhir-server URL [--bearer TOKEN]
     cds-service feedback report [--json]
-    cds-service dev [--port 8080] [--fhir-port 8081]
+    cds-service dev [--port 8080] [--fhir-port 8081] [--require-fhir-token]
     cds-service knowledge check [FOLDER]
     cds-service knowledge show [FOLDER]
 """
@@ -29,6 +29,7 @@ from .pipeline import DataUnavailable, Engine, evaluate_hook
 from .settings import Settings, SettingsError, check_region
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_INVALID, EXIT_UNAVAILABLE, EXIT_USAGE, EXIT_CONFIG = 0, 1, 2, 3, 64, 78
+EXIT_PORT_BUSY = 75  # `dev`: a port is taken (sysexits EX_TEMPFAIL: free it, or choose another, and run again)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,9 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = feedback_commands.add_parser("report", help="acceptance and override rates by card topic, with override reasons")
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    dev = commands.add_parser("dev", help="local FHIR server with the fixtures + the service, and the sandbox URL")
+    dev = commands.add_parser(
+        "dev", help="local SMART-enabled FHIR server with the fixtures + the service, and a sandbox link per patient",
+        description="Exit codes: 0 stopped, 3 a server could not start, 64 a port number out of range, "
+                    f"{EXIT_PORT_BUSY} a port is in use (nothing was started).")
     dev.add_argument("--port", type=int, default=8080, help="service port (default 8080)")
-    dev.add_argument("--fhir-port", type=int, default=8081, help="FHIR server port (default 8081)")
+    dev.add_argument("--fhir-port", type=int, default=8081, help="FHIR server port (default 8081; 0: any free port)")
+    dev.add_argument("--require-fhir-token", action="store_true",
+                     help="FHIR reads need a token the FHIR server issued (the SMART app has one; the sandbox does not)")
 
     knowledge = commands.add_parser("knowledge", help="check or show the knowledge files, without starting the service")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
@@ -172,18 +178,26 @@ def _feedback_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def _devtools(args: argparse.Namespace) -> int:
     from .demo_requests import DemoRequestError, scenario_request
-    from .fixtures import FixtureError, describe_scenarios, load_fixtures, run_dev
+    from .fixtures import FixtureError, PortBusy, describe_scenarios, load_fixtures, run_dev
 
     try:
         if args.command == "dev":
-            return run_dev(args.port, args.fhir_port)
+            if not (1 <= args.port <= 65535 and 0 <= args.fhir_port <= 65535):
+                print("cds-service: --port must be 1 to 65535 and --fhir-port 0 to 65535", file=sys.stderr)
+                return EXIT_USAGE
+            return run_dev(args.port, args.fhir_port, require_fhir_token=args.require_fhir_token)
         today = getattr(args, "as_of", None) or date.today()
         if args.fixtures_command == "request":
             request = scenario_request(args.scenario, args.hook, args.order, args.dose_mg, today)
             print(json.dumps(request, indent=2))
             return EXIT_OK
         if args.fixtures_command == "list":
-            for patient, scenario, shows in describe_scenarios():
+            from .knowledge import load_knowledge
+            from .settings import Settings
+
+            settings = Settings.from_env()
+            topics = load_knowledge(folder=settings.knowledge_dir or None).cards.topics
+            for patient, scenario, shows in describe_scenarios(topics, settings.region):
                 print(f"{patient}\t{scenario}\t{shows}")
             return EXIT_OK
         for scenario, patient in load_fixtures(args.fhir_server, args.bearer, as_of=today):
@@ -192,6 +206,9 @@ def _devtools(args: argparse.Namespace) -> int:
     except DemoRequestError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except PortBusy as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_PORT_BUSY
     except FixtureError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE

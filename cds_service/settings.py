@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 PREFIX = "CDS_"
 
@@ -33,7 +34,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "",
         "Trusted CDS clients: a JSON array, or `@path/to/file.json` (see deploy/trusted-issuers.sandbox.json).",
     ),
-    "CDS_PUBLIC_BASE_URL": ("", "The base URL clients call (for the JWT `aud` check behind proxies), e.g. `https://cds.example.org`."),
+    "CDS_PUBLIC_BASE_URL": (
+        "",
+        "The base URL clients call (for the JWT `aud` check behind proxies), e.g. `https://cds.example.org`. Several may "
+        "be listed, comma-separated (`http://127.0.0.1:8080,http://localhost:8080`): the first is the one links and the "
+        "SMART redirect URI use; a token for any of them is accepted.",
+    ),
     "CDS_JWT_ALGORITHMS": ("ES384,RS384", "Asymmetric JWT algorithms accepted (never `none` or HMAC)."),
     "CDS_JWT_LEEWAY_SECONDS": ("60", "Clock leeway for `exp` and `iat`."),
     "CDS_JWT_MAX_LIFETIME_SECONDS": ("3600", "Longest token lifetime (`exp` - `iat`) accepted."),
@@ -114,7 +120,8 @@ class Settings:
     redis_prefix: str
     auth_required: bool
     trusted_issuers: str
-    public_base_url: str
+    public_base_url: str  # the first of public_base_urls, or empty
+    public_base_urls: tuple[str, ...]
     jwt_algorithms: tuple[str, ...]
     jwt_leeway_seconds: int
     jwt_max_lifetime_seconds: int
@@ -156,13 +163,15 @@ class Settings:
         def raw(name: str) -> str:
             return env.get(name, SETTINGS_DOC[name][0]).strip()
 
+        public_base_urls = _base_urls(raw("CDS_PUBLIC_BASE_URL"))
         values: dict[str, object] = {
             "database_url": raw("CDS_DATABASE_URL"),
             "redis_url": raw("CDS_REDIS_URL"),
             "redis_prefix": raw("CDS_REDIS_PREFIX"),
             "auth_required": _auth(raw("CDS_AUTH")),
             "trusted_issuers": raw("CDS_TRUSTED_ISSUERS"),
-            "public_base_url": raw("CDS_PUBLIC_BASE_URL").rstrip("/"),
+            "public_base_url": public_base_urls[0] if public_base_urls else "",
+            "public_base_urls": public_base_urls,
             "jwt_algorithms": tuple(a.strip() for a in raw("CDS_JWT_ALGORITHMS").split(",") if a.strip()),
             "jwt_leeway_seconds": _positive_int(raw("CDS_JWT_LEEWAY_SECONDS"), "CDS_JWT_LEEWAY_SECONDS"),
             "jwt_max_lifetime_seconds": _positive_int(raw("CDS_JWT_MAX_LIFETIME_SECONDS"), "CDS_JWT_MAX_LIFETIME_SECONDS"),
@@ -217,6 +226,23 @@ def _folder(value: str, name: str) -> str:
     if value and not os.path.isdir(value):
         raise SettingsError(f"{name} {value!r} is not a folder; name a folder of knowledge files, or leave it empty")
     return os.path.abspath(value) if value else ""
+
+
+def _base_urls(value: str) -> tuple[str, ...]:
+    """CDS_PUBLIC_BASE_URL: one base URL or several, comma-separated (the first is canonical)."""
+    urls = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        try:
+            parts = urlsplit(item)
+            usable = parts.scheme in {"http", "https"} and bool(parts.hostname) and (parts.port is None or parts.port > 0)
+        except ValueError:  # a port that is not a number, a malformed IPv6 address
+            usable = False
+        if not usable or parts.username or parts.query or parts.fragment:
+            raise SettingsError(
+                f"CDS_PUBLIC_BASE_URL {item!r} is not a base URL such as https://cds.example.org (several: separate them with commas)"
+            )
+        urls.append(item.rstrip("/"))
+    return tuple(dict.fromkeys(urls))
 
 
 def _positive_int(value: str, name: str) -> int:

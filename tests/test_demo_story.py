@@ -96,8 +96,9 @@ def test_fixtures_request_refuses_a_mistake_in_one_line(run, args, message):
 def test_fixtures_list_says_what_each_patient_shows(run):
     result = run("fixtures", "list")
     lines = result.stdout.decode().splitlines()
-    assert "pnr-adult\tad-primary-nonresponse-adult\tdupilumab-inadequate-response (warning)" in lines
-    assert any(line.startswith("resp\tad-dupilumab-responder\tno card") for line in lines)
+    assert "pnr-adult\tad-primary-nonresponse-adult\tDupilumab inadequate response (warning)" in lines
+    assert "resp\tad-dupilumab-responder\tno card" in lines
+    assert "eu-pnr-adult\teu-adult-nonresponse\tDupilumab inadequate response (warning) [with CDS_REGION=EU]" in lines
 
 
 def test_a_development_server_pinned_to_a_date_answers_as_of_that_date(tmp_path):

@@ -165,7 +165,7 @@ def test_cds_service_dev_serves_the_fixtures_and_prints_sandbox_links(tmp_path):
             if line.startswith("Stop with"):
                 break
         output = "".join(lines)
-        link = re.search(r"ad-primary-nonresponse-adult: (https://sandbox\.cds-hooks\.org/\S+)", output).group(1)
+        link = re.search(r"^  pnr-adult .*?(https://sandbox\.cds-hooks\.org/\S+)", output, re.M).group(1)
         query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
         assert query["patientId"] == "pnr-adult"
         assert query["serviceDiscoveryURL"] == f"http://127.0.0.1:{port}/cds-services"

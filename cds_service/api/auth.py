@@ -19,9 +19,11 @@ log = logging.getLogger("cds_service.auth")
 PROTECTED_ENDPOINTS = {"cds_hooks.discovery", "cds_hooks.call_service", "cds_hooks.feedback"}
 
 
-def called_url() -> str:
-    """The exact URL the client called, as the token's `aud` must name it (CDS_PUBLIC_BASE_URL behind proxies)."""
-    return base_url() + request.path
+def called_urls() -> list[str]:
+    """The exact URL the client called, as the token's `aud` must name it: under each name CDS_PUBLIC_BASE_URL
+    lists (behind proxies; localhost and 127.0.0.1 in development), else as the request reached the service."""
+    bases = state().engine.settings.public_base_urls or (base_url(),)
+    return [base + request.path for base in bases]
 
 
 def install(app: Flask) -> None:
@@ -34,7 +36,7 @@ def install(app: Flask) -> None:
         if verifier is None:
             return None
         try:
-            g.client = verifier.verify(request.headers.get("Authorization"), called_url())
+            g.client = verifier.verify(request.headers.get("Authorization"), called_urls())
         except AuthFailure as failure:
             g.outcome = "unauthorised"
             metrics.count_auth_failure(failure.reason)

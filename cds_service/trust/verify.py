@@ -3,8 +3,9 @@
 Checks, in order: a bearer token; an asymmetric algorithm from the allowed list (never `none` or HMAC);
 `typ` JWT when present; an issuer on the allowlist; its key (from the issuer's JWKS, or the `jku` header
 when that URL is allowed for the issuer), refreshed once on an unknown `kid`; the signature; `aud` equal
-to the exact URL called; `exp` and `iat` with a small leeway and a bounded lifetime; the tenant when the
-issuer has one; and a `jti` never seen before (kept for the token's lifetime, shared across replicas).
+to the exact URL called (under any of the service's public names); `exp` and `iat` with a small leeway
+and a bounded lifetime; the tenant when the issuer has one; and a `jti` never seen before (kept for the
+token's lifetime, shared across replicas).
 Any failure raises AuthFailure: the caller answers 401 with no detail and logs the reason with the
 claims, never the token.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ class ClientVerifier:
         self.max_lifetime = max_lifetime_seconds
         self.clock = clock
 
-    def verify(self, authorization: str | None, audience: str) -> ClientIdentity:
+    def verify(self, authorization: str | None, audience: str | Sequence[str]) -> ClientIdentity:
+        """`audience`: the URL called, or that URL under each name the service is reached by (one must match)."""
         if not authorization or not authorization.startswith("Bearer "):
             raise AuthFailure("no bearer token")
         token = authorization[len("Bearer "):].strip()
@@ -100,7 +102,7 @@ class ClientVerifier:
                 token,
                 key,
                 algorithms=[alg],
-                audience=audience,
+                audience=audience if isinstance(audience, str) else list(audience),
                 issuer=issuer.iss,
                 leeway=self.leeway,
                 options={"require": ["iss", "aud", "exp", "iat", "jti"], "verify_iat": True},
