@@ -85,6 +85,17 @@ class Timeline:
     eye_svg: str
     course_start: date | None
 
+    @property
+    def drawn(self) -> set[str]:
+        """What kinds of mark are drawn: the legend names only those."""
+        kinds = {exposure.lane for exposure, strip in self.exposures if strip}
+        kinds |= {"red-flag" if e.red_flag else "eye" for e in self.eye_events if e.day >= self.start}
+        if any(s.baseline for s in self.series):
+            kinds.add("baseline")
+        if any(s.target is not None for s in self.series):
+            kinds.add("target")
+        return kinds
+
     def week_of(self, day: date) -> str:
         """The week of the dupilumab course a day falls in ("" before the course)."""
         if self.course_start is None or day < self.course_start:
