@@ -37,6 +37,8 @@ _PREFIX = "/smart"
 blueprint = Blueprint("smart", __name__, template_folder="templates", url_prefix=_PREFIX)
 _LAUNCH_COOKIE = "smart-launch-"  # + the OAuth state
 _VIEW_COOKIE = "smart-view-"  # + the view id in /smart/course/<view>
+# Each cookie is sent only where it is read, so a day of launches never adds up to an oversized request header.
+_COOKIE_PATHS = {_LAUNCH_COOKIE: _PREFIX + "/callback", _VIEW_COOKIE: _PREFIX + "/course/"}
 _LAUNCH_TTL = 600  # seconds between launch and callback
 _VIEW_TTL = 8 * 3600  # how long reloading a course view authorizes again (a clinic session)
 _KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a state or view id we issued: also a valid cookie-name suffix
@@ -85,8 +87,13 @@ def _signer(kind: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.secret_key or "", salt=f"smart-{kind}")
 
 
+def _cookie_path(prefix: str, key: str) -> str:
+    path = _COOKIE_PATHS[prefix]
+    return path + key if path.endswith("/") else path
+
+
 def _set_cookie(response: BaseResponse, prefix: str, key: str, value: dict[str, Any], ttl: int) -> None:
-    response.set_cookie(prefix + key, _signer(prefix).dumps(value), max_age=ttl, path=_PREFIX + "/",
+    response.set_cookie(prefix + key, _signer(prefix).dumps(value), max_age=ttl, path=_cookie_path(prefix, key),
                         secure=base_url().startswith("https:"), httponly=True, samesite="Lax")
 
 
@@ -106,7 +113,7 @@ def _read_cookie(prefix: str, key: str, ttl: int) -> dict[str, Any] | None:
 
 def _forget(response: BaseResponse, prefix: str, key: str) -> None:
     if _KEY.match(key):
-        response.delete_cookie(prefix + key, path=_PREFIX + "/")
+        response.delete_cookie(prefix + key, path=_cookie_path(prefix, key))
 
 
 # -- endpoints ----------------------------------------------------------------------------------
