@@ -242,6 +242,9 @@ def _refusal(error: str, description: str, pending: dict[str, Any] | None) -> Pr
                        ("To see the course, open the app again from the patient's chart and allow it to read the "
                         "patient's record (conditions, medications and observations).",), status=403)
     steps = [_RELAUNCH]
+    if pending is not None and pending.get("view") and pending.get("launch"):
+        steps[0] = ("Reloading the course authorizes again with the EHR's launch, and some EHRs accept a launch only "
+                    "once. " + _RELAUNCH)
     if error == "invalid_scope" and pending is not None:
         steps.append(f"The EHR did not grant what the app asks for ({pending.get('scope', '')}): its administrator "
                      "allows these read scopes for the app.")
