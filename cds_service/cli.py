@@ -12,10 +12,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = fixture_commands.add_parser("load", help="upload them to a FHIR R4 server as one transaction (idempotent)")
     load.add_argument("--fhir-server", required=True, help="FHIR base URL, e.g. https://hapi.fhir.org/baseR4")
     load.add_argument("--bearer", help="access token for the server, if it needs one")
+    load.add_argument("--as-of", type=_day, help="date the patients' stories are told as of (default: today)")
+    listing = fixture_commands.add_parser("list", help="each scenario: its patient id and what its cards show")
+    listing.add_argument("--as-of", type=_day, help="date the patients' stories are told as of (default: today)")
+    demo = fixture_commands.add_parser("request", help="print a hook request for a scenario's patient, dated as of today")
+    demo.add_argument("scenario", help="scenario name (`cds-service fixtures list`)")
+    demo.add_argument("--hook", default="patient-view", help="patient-view (default), order-select or order-sign")
+    demo.add_argument("--order", help="order hooks: the drafted medication as an EHR writes it (default: dupilumab)")
+    demo.add_argument("--dose-mg", type=float, help="order hooks: the drafted dose in mg")
+    demo.add_argument("--as-of", type=_day, help="date the request is made as of (default: today)")
 
     feedback = commands.add_parser("feedback", help="what clinicians did with the cards")
     feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
@@ -161,14 +171,27 @@ def _feedback_report(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _devtools(args: argparse.Namespace) -> int:
-    from .fixtures import FixtureError, load_fixtures, run_dev
+    from .demo_requests import DemoRequestError, scenario_request
+    from .fixtures import FixtureError, describe_scenarios, load_fixtures, run_dev
 
     try:
         if args.command == "dev":
             return run_dev(args.port, args.fhir_port)
-        for scenario, patient in load_fixtures(args.fhir_server, args.bearer):
+        today = getattr(args, "as_of", None) or date.today()
+        if args.fixtures_command == "request":
+            request = scenario_request(args.scenario, args.hook, args.order, args.dose_mg, today)
+            print(json.dumps(request, indent=2))
+            return EXIT_OK
+        if args.fixtures_command == "list":
+            for patient, scenario, shows in describe_scenarios():
+                print(f"{patient}\t{scenario}\t{shows}")
+            return EXIT_OK
+        for scenario, patient in load_fixtures(args.fhir_server, args.bearer, as_of=today):
             print(f"{patient}\t{scenario}")
         return EXIT_OK
+    except DemoRequestError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except FixtureError as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
@@ -227,6 +250,13 @@ def _instant(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO date-time: {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO date (YYYY-MM-DD): {text!r}") from None
 
 
 def _pick_service(body: Any, service_id: str | None):

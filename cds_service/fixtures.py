@@ -14,11 +14,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import requests
+
+from .demo_requests import load_materialised, scenario_names
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fhir_fixtures" / "scenarios"
@@ -32,12 +35,28 @@ class FixtureError(Exception):
     pass
 
 
-def scenario_bundles(directory: Path = FIXTURES) -> list[tuple[str, dict[str, Any]]]:
+def scenario_bundles(directory: Path = FIXTURES, as_of: date | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every scenario's bundle; with `as_of`, its dates moved so that its story is told as of that day
+    (fixture_dates.py). Without it, as written (the tests compare with their expected answers as written)."""
     bundles = []
-    for path in sorted(directory.glob("*.json")):
-        if not path.name.endswith(".expected.json"):
-            bundles.append((path.name.removesuffix(".json"), json.loads(path.read_text())))
+    for name in scenario_names(directory):
+        bundle = json.loads((directory / f"{name}.json").read_text())
+        if as_of is not None:
+            bundle, _ = load_materialised(name, as_of, directory)
+        bundles.append((name, bundle))
     return bundles
+
+
+def describe_scenarios(directory: Path = FIXTURES) -> list[tuple[str, str, str]]:
+    """(patient id, scenario, what its patient-view cards show) of every scenario."""
+    described = []
+    for name, bundle in scenario_bundles(directory):
+        expected = json.loads((directory / f"{name}.expected.json").read_text())
+        patient = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        topics = ", ".join(f"{c['topic']} ({c['indicator']})" for c in expected["cards"]) or "no card"
+        region = f"[{expected['region']} region] " if "region" in expected else ""
+        described.append((patient, name, region + topics))
+    return described
 
 
 def transaction(bundles: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -54,14 +73,16 @@ def transaction(bundles: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def load_fixtures(base: str, bearer: str | None = None, directory: Path = FIXTURES, timeout: float = 60) -> list[tuple[str, str]]:
-    """Upload every scenario, one transaction each (servers cap transaction sizes); return (scenario, patient id)."""
+def load_fixtures(base: str, bearer: str | None = None, directory: Path = FIXTURES, timeout: float = 60,
+                  as_of: date | None = None) -> list[tuple[str, str]]:
+    """Upload every scenario, one transaction each (servers cap transaction sizes); return (scenario, patient id).
+    `as_of`: tell each story as of that day (demos: today); None: the dates as written (tests)."""
     headers = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
     loaded = []
     with requests.Session() as session:
-        for name, bundle in scenario_bundles(directory):
+        for name, bundle in scenario_bundles(directory, as_of):
             _post_transaction(session, base, headers, transaction([(name, bundle)]), name, timeout)
             patient = next(e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
             loaded.append((name, patient))
@@ -125,7 +146,7 @@ def run_dev(port: int, fhir_port: int, host: str = "127.0.0.1") -> int:
     """A local FHIR server with the fixtures, and the service allowed to read it."""
     fhir, base = start_fhir_server(fhir_port)
     try:
-        loaded = load_fixtures(base)
+        loaded = load_fixtures(base, as_of=date.today())
         env = {
             **os.environ,
             "CDS_FHIR_ALLOWLIST": base,

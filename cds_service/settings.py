@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 PREFIX = "CDS_"
 
@@ -85,6 +86,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_BENCH_ECHO": (
         "false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."
     ),
+    "CDS_DEV_NOW": (
+        "",
+        "Development only: answer as of this ISO date or date-time (e.g. `2025-09-01T12:00:00Z`) instead of the clock. "
+        "Refused with `CDS_AUTH=required`. Empty: the clock.",
+    ),
     "CDS_LOG_LEVEL": ("INFO", "Python log level."),
     "CDS_LOG_FORMAT": ("json", "`json`: one JSON object per line (request id, hookInstance); `text` for reading by eye."),
     "CDS_MAX_REQUESTS": ("2000", "A gunicorn worker is replaced after this many requests (with jitter), bounding any slow leak."),
@@ -132,6 +138,7 @@ class Settings:
     smart_client_id: str
     secret_key: str
     bench_echo: bool
+    dev_now: datetime | None
     log_level: str
     log_format: str
     max_requests: int
@@ -179,6 +186,7 @@ class Settings:
             "secret_key": raw("CDS_SECRET_KEY"),
             "patient_cache_resources": _count(raw("CDS_PATIENT_CACHE_RESOURCES"), "CDS_PATIENT_CACHE_RESOURCES"),
             "bench_echo": _flag(raw("CDS_BENCH_ECHO"), "CDS_BENCH_ECHO"),
+            "dev_now": _dev_now(raw("CDS_DEV_NOW"), _auth(raw("CDS_AUTH"))),
             "log_level": raw("CDS_LOG_LEVEL").upper(),
             "log_format": _choice(raw("CDS_LOG_FORMAT"), "CDS_LOG_FORMAT", {"json": "json", "text": "text"}),
             "max_requests": _count(raw("CDS_MAX_REQUESTS"), "CDS_MAX_REQUESTS"),
@@ -191,6 +199,18 @@ class Settings:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _dev_now(value: str, auth_required: bool) -> datetime | None:
+    if not value:
+        return None
+    if auth_required:
+        raise SettingsError("CDS_DEV_NOW pins the clock for development only and is refused with CDS_AUTH=required; unset it")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise SettingsError(f"CDS_DEV_NOW must be an ISO date or date-time such as 2025-09-01T12:00:00Z, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _folder(value: str, name: str) -> str:

@@ -7,10 +7,11 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
+from cds_service.demo_requests import load_materialised
 from cds_service.hooks.catalog import PREFETCH, SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,12 @@ def scenario_names() -> list[str]:
     return sorted(p.name.removesuffix(".json") for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
 
 
-def load_scenario(name: str) -> Scenario:
+def load_scenario(name: str, as_of: date | None = None) -> Scenario:
+    """The scenario as written (dated as of its evaluate_at), or with `as_of` its story told as of that day: every
+    date of the bundle and of the expected answer moved by the same number of days (cds_service/fixture_dates.py)."""
+    if as_of is not None:
+        bundle, expected = load_materialised(name, as_of, SCENARIOS)
+        return Scenario(name, bundle, expected)
     return Scenario(name, load_json(SCENARIOS / f"{name}.json"), load_json(SCENARIOS / f"{name}.expected.json"))
 
 

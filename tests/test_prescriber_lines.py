@@ -25,8 +25,13 @@ def patient_view_cards(scenario_client, name: str) -> list[dict]:
 
 
 def ranked_items(detail: str) -> list[str]:
-    """The lines of the ranked list: '1. **Upadacitinib (Rinvoq)**, ...'."""
+    """The lines of the top options: '1. **Upadacitinib (Rinvoq)**, ...'."""
     return [line for line in detail.splitlines() if line[:1].isdigit() and ". **" in line]
+
+
+def offered_lines(detail: str) -> list[str]:
+    """The lines that name options the card offers: the top options and those moved down for this patient."""
+    return [line for line in detail.splitlines() if not line.startswith("Not offered")]
 
 
 def drafted_jak_count(card: dict) -> int:
@@ -44,7 +49,7 @@ def test_two_jak_inhibitors_with_the_same_boxed_warning_give_one_line_with_its_s
     lines = boxed_warning_lines([upadacitinib, abrocitinib, KNOWLEDGE.option("tralokinumab")], KNOWLEDGE, "US")
     warning = next(w for w in upadacitinib.warnings if w.kind.value == "boxed")
     assert len(lines) == 1
-    assert warning.text in lines[0] and KNOWLEDGE.cite(warning.claim) in lines[0]
+    assert (warning.brief or warning.text) in lines[0] and f"({KNOWLEDGE.evidence(warning.claim)})" in lines[0]
     assert "JAK inhibitors" in lines[0]
 
 
@@ -59,7 +64,7 @@ def test_a_failure_card_suggesting_two_jak_inhibitors_states_their_boxed_warning
     assert drafted_jak_count(card) == 2  # upadacitinib and abrocitinib, one click away
     assert card["detail"].count(BOXED) == 1
     boxed = next(line for line in card["detail"].splitlines() if BOXED in line)
-    assert "serious infections" in boxed and "thrombosis" in boxed and "[V]" in boxed
+    assert "serious infections" in boxed and "thrombosis" in boxed and "(FDA label)" in boxed
 
 
 def test_a_failure_card_offering_no_jak_inhibitor_has_no_boxed_warning_line(scenario_client):
@@ -74,8 +79,7 @@ def test_every_card_with_a_ranked_list_states_the_jak_warning_of_its_region_once
     eu = load_scenario(name).expected.get("region") == "EU"
     stated, other = (SPECIAL, BOXED) if eu else (BOXED, SPECIAL)
     for card in patient_view_cards(scenario_client, name):
-        items = ranked_items(card["detail"])
-        offers_jak = any(o.label in line for o in JAK_OPTIONS for line in items)
+        offers_jak = any(o.label in line for o in JAK_OPTIONS for line in offered_lines(card["detail"]))
         assert card["detail"].count(stated) == (1 if offers_jak else 0), card["summary"]
         assert other not in card["detail"]  # a US card never states the EU measure as its warning, nor the reverse
 
@@ -83,28 +87,28 @@ def test_every_card_with_a_ranked_list_states_the_jak_warning_of_its_region_once
 @pytest.mark.parametrize("name", scenario_names())
 def test_failure_cards_with_suggestions_say_the_guideline_rates_the_agents_alike(scenario_client, name):
     """Class 16: the order is this service's; AAD 2023 gives the biologics and JAK inhibitors the same strength."""
-    line = ranking_line(KNOWLEDGE)
+    line = KNOWLEDGE.cards.text("brief", "next_heading")
+    assert "alike" in line and "this service's choice" in line
     for card in patient_view_cards(scenario_client, name):
         if card["source"]["topic"]["code"] in FAILURE_TOPICS and card.get("suggestions"):
             assert card["detail"].count(line) == 1, card["summary"]
 
 
-def test_the_ranking_line_cites_the_guideline_and_marks_the_order_as_the_seeds():
+def test_the_ranking_line_for_the_full_list_cites_the_guideline_and_names_the_order_s_evidence_in_plain_words():
     line = ranking_line(KNOWLEDGE)
     assert "AAD 2023" in line and "alike" in line
-    assert f"[{KNOWLEDGE.ranking.guideline.claim.status}]" in line and "[S]" in line
+    assert f"({KNOWLEDGE.evidence(KNOWLEDGE.ranking.guideline.claim)})" in line
+    assert "(secondary overview)" in line  # the order is the Dr.Oracle overview's, status S
 
 
-def test_the_evidence_after_dupilumab_sits_under_its_own_option_with_its_source(scenario_client):
+def test_the_evidence_after_dupilumab_is_the_one_reason_on_its_own_option_s_line(scenario_client):
     card = patient_view_cards(scenario_client, "ad-primary-nonresponse-adult")[0]
     lines = card["detail"].splitlines()
     for option in (KNOWLEDGE.option(o) for o in ("upadacitinib", "abrocitinib", "tralokinumab")):
-        assert option.evidence is not None
-        item = next(i for i, line in enumerate(lines) if line[:1].isdigit() and f"**{option.label}**" in line)
-        assert option.evidence.text in lines[item + 1] and KNOWLEDGE.cite(option.evidence.claim) in lines[item + 1]
-        assert sum(option.evidence.text in line for line in lines) == 1
-    nemolizumab = next(i for i, line in enumerate(lines) if "**Nemolizumab" in line)
-    assert lines[nemolizumab + 1][:1].isdigit()  # no evidence entry, no line
+        assert option.evidence is not None and option.evidence_brief
+        item = next(line for line in lines if line[:1].isdigit() and f"**{option.label}**" in line)
+        assert f"{option.evidence_brief} ({KNOWLEDGE.evidence(option.evidence.claim)})" in item
+        assert sum(option.evidence_brief in line for line in lines) == 1
 
 
 def test_the_tralokinumab_figure_is_not_worded_as_an_easi_75_rate():

@@ -13,7 +13,7 @@ from cds_service.knowledge import Knowledge
 from cds_service.recommend.ranking import rank_next_line_options
 from clinical import KNOWLEDGE, NON_RESPONSE, TODAY, record
 from support import hook_request, load_scenario, service_url
-from test_scenarios import created_texts
+from test_scenarios import created_instructions, created_texts
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
@@ -49,7 +49,9 @@ def test_the_same_patient_gets_the_eu_doses_and_products_in_the_eu(scenario_clie
     eu_card = eu.post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"][0]
     assert not any(t.startswith("upadacitinib") for t in created_texts(us_card))  # US: 40 kg at 12-17
     assert any(t.startswith("upadacitinib") for t in created_texts(eu_card))  # EU: 30 kg at 12-17
-    assert "then 150 mg every other week" in us_card["detail"] and "then 150 mg every other week" not in eu_card["detail"]
+    us_tralokinumab = next(i for name, i in created_instructions(us_card) if name.startswith("tralokinumab"))
+    eu_tralokinumab = next(i for name, i in created_instructions(eu_card) if name.startswith("tralokinumab"))
+    assert "then 150 mg every other week" in us_tralokinumab and "then 300 mg every other week" in eu_tralokinumab
 
 
 def test_an_agent_without_an_entry_for_the_region_is_listed_as_not_assessed_never_ranked_or_drafted():
@@ -68,8 +70,8 @@ def test_a_card_names_the_agents_not_assessed_for_the_region_in_plain_words(make
     monkeypatch.setitem(app.extensions, "cds_service", replace(state, engine=engine))
     card = app.test_client().post(service_url("patient-view"), json=hook_request(scenario)).get_json()["cards"][0]
     line = next(line for line in card["detail"].splitlines() if line.startswith("Not assessed"))
-    assert line.startswith("Not assessed for the European Union: Upadacitinib (Rinvoq).")
-    assert "EMA" in line and "not recorded" not in card["detail"]
+    assert line == "Not assessed for the European Union (no EMA approval, dose or safety check held): Upadacitinib (Rinvoq)."
+    assert "not recorded" not in card["detail"]
     assert not any(t.startswith("upadacitinib") for t in created_texts(card))
 
 

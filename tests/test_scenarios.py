@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from support import (
@@ -62,6 +64,8 @@ def check_cards(cards: list[dict], expected: list[dict]) -> None:
         not_offered = next((line for line in card["detail"].splitlines() if line.startswith("Not offered")), "")
         for label in want.get("not_offered", []):
             assert label in not_offered
+        for label in want.get("not_excluded", []):
+            assert label not in not_offered, f"{label} is on the 'Not offered' line"
 
 
 def draft_from(spec: dict, patient_id: str, index: int) -> dict:
@@ -100,6 +104,23 @@ def test_patient_view_answers_as_the_scenario_expects(scenario_client, name):
     response = client.post(service_url("patient-view"), json=hook_request(scenario))
     assert response.status_code == 200, response.get_json()
     check_cards(response.get_json()["cards"], scenario.expected["cards"])
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_every_scenario_tells_the_same_story_told_as_of_today(make_app, name):
+    """Fixture dates are relative: moved so that the scenario's evaluate_at falls on today, the patient gets the
+    expected cards, with the expected texts' dates moved alike, on every hook the scenario describes."""
+    today = datetime.now(UTC).date()
+    scenario = load_scenario(name, as_of=today)
+    assert scenario.evaluate_at.date() == today
+    settings = {"CDS_REGION": scenario.expected["region"]} if "region" in scenario.expected else {}
+    client = make_app(scenario.evaluate_at, **settings).test_client()
+    response = client.post(service_url("patient-view"), json=hook_request(scenario))
+    check_cards(response.get_json()["cards"], scenario.expected["cards"])
+    for index, case in enumerate(scenario.expected.get("orders", [])):
+        draft = draft_from(case["draft"], scenario.patient_id, index)
+        response = client.post(service_url("order-select"), json=hook_request(scenario, "order-select", draft_orders=[draft]))
+        check_cards(response.get_json()["cards"], case["cards"])
 
 
 @pytest.mark.parametrize("hook", ["order-select", "order-sign"])

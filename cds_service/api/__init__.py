@@ -36,11 +36,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock = utc_now,
+def create_app(settings: Settings | None = None, *, store: Store | None = None, clock: Clock | None = None,
                workers_state_file: str | None = None) -> Flask:
     """`workers_state_file`: where the gunicorn workers of one replica share the replay cache when
-    there is no Redis (`cds-service serve` passes it)."""
+    there is no Redis (`cds-service serve` passes it). `clock`: the tests'; else CDS_DEV_NOW, else the clock."""
     settings = settings or Settings.from_env()
+    if clock is None:
+        pinned = settings.dev_now
+        clock = (lambda: pinned) if pinned is not None else utc_now
+        if pinned is not None:
+            log.warning("CDS_DEV_NOW: answering as of %s, not the clock (development only)", pinned.isoformat())
     logging.getLogger("cds_service").setLevel(settings.log_level)
     shared = shared_state(settings.redis_url, settings.redis_prefix, workers_state_file)
     verifier = None

@@ -101,7 +101,7 @@ def assess_ocular_surface(
     if steroid_weeks > drosd.steroid_drops.value:
         grade = DrosdGrade.SEVERE_PERSISTENT
         steroid = drosd.steroid_drops
-        reasons.append(f"ophthalmic corticosteroid for {steroid_weeks:.0f} weeks ({steroid.explain}) [{steroid.claim.status}]")
+        reasons.append(f"ophthalmic corticosteroid for {steroid_weeks:.0f} weeks ({steroid.explain})")
     for condition in after_start:
         severity = _severity(condition, knowledge)
         began = condition.began
@@ -110,7 +110,7 @@ def assess_ocular_surface(
         if severity == "severe" and lasted > drosd.persistent_severe.value:
             grade = DrosdGrade.SEVERE_PERSISTENT
             persistent = drosd.persistent_severe
-            reasons.append(f"{condition.code.label()} {persistent.explain} ({lasted:.0f} weeks) [{persistent.claim.status}]")
+            reasons.append(f"{condition.code.label()} {persistent.explain} ({lasted:.0f} weeks)")
         elif grade is DrosdGrade.MILD and (severity in {"moderate", "severe"} or condition.is_a(vocabulary.KERATITIS)):
             grade = DrosdGrade.MODERATE
             reasons.append(f"{condition.code.label()}" + (f" recorded as {severity}" if severity else " (corneal involvement)"))

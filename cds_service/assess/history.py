@@ -35,7 +35,7 @@ class AgentUse:
         start = self.start.isoformat() if self.start else "an unrecorded date"
         when = f"since {start}" if self.taken_now else f"{start} to {self.end.isoformat() if self.end else 'an unrecorded date'}"
         reasons = "; ".join(f'stopped for "{r.text}"' for r in self.stop_reasons)
-        return f"{self.agent} {when}{', ' + reasons if reasons else ''} ({', '.join(self.sources)})"
+        return f"{self.agent} {when}{', ' + reasons if reasons else ''}"
 
 
 @dataclass(frozen=True)

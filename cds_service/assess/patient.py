@@ -63,16 +63,16 @@ def pregnancy_evidence(conditions: tuple[ConditionEntry, ...], labs: Mapping[str
     """What shows a pregnancy now (knowledge.pregnancy): active pregnancy conditions, positive tests of the
     window, and estimated delivery dates still ahead."""
     rule = knowledge.pregnancy
-    found = [f"{c.code.label()} ({c.source})" for c in conditions if c.is_any(rule.conditions) and c.active]
+    found = [condition_text(c) for c in conditions if c.is_any(rule.conditions) and c.active]
     label = knowledge.concepts.definitions
     for test in rule.tests:
         lab = labs.get(test)
         if lab is not None and lab.result == "positive" and (today - lab.day).days <= rule.within_days:
-            found.append(f"{label[test].label} positive on {lab.day.isoformat()} ({lab.source})")
+            found.append(f"{label[test].label} positive on {lab.day.isoformat()}")
     for due in rule.due_dates:
         lab = labs.get(due)
         if lab is not None and lab.value_date is not None and lab.value_date >= today:
-            found.append(f"{label[due].label} {lab.value_date.isoformat()} ({lab.source})")
+            found.append(f"{label[due].label} {lab.value_date.isoformat()}")
     return tuple(found)
 
 
@@ -80,12 +80,17 @@ def smoking_evidence(conditions: tuple[ConditionEntry, ...], labs: Mapping[str, 
     """What shows a current or past smoker (knowledge.smoking): a smoking condition ever asserted, or the latest
     smoking status reading current or former smoker (a past smoker stays one: no window)."""
     rule = knowledge.smoking
-    found = [f"{c.code.label()} ({c.source})" for c in conditions if c.is_any(rule.conditions) and c.asserted]
+    found = [condition_text(c) for c in conditions if c.is_any(rule.conditions) and c.asserted]
     for test in rule.tests:
         lab = labs.get(test)
         if lab is not None and lab.result == "positive":
-            found.append(f"{knowledge.concepts.definitions[test].label}: smoker on {lab.day.isoformat()} ({lab.source})")
+            found.append(f"{knowledge.concepts.definitions[test].label}: smoker on {lab.day.isoformat()}")
     return tuple(found)
+
+
+def condition_text(condition: ConditionEntry) -> str:
+    """A condition as a clinician reads it on a card: its name and since when (never a resource id)."""
+    return f"{condition.code.label()}, since {condition.began.isoformat()}" if condition.began else condition.code.label()
 
 
 def age_on(birth_date: date, today: date) -> int:

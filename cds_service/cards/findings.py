@@ -6,21 +6,22 @@ rules' own texts); this module arranges them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 from ..assess.course import StopReasonKind
 from ..assess.findings import Assessment, Finding, FindingKind
 from ..assess.history import TreatmentHistory
-from ..assess.response import InstrumentResponse, ResponseAssessment, SeverityScore
+from ..assess.response import InstrumentResponse, SeverityScore
 from ..knowledge import BaselineTest, Knowledge, OverrideKind
-from ..knowledge.model import ChangeScale, PreSwitchWhen, fill, number_text
+from ..knowledge.model import ChangeScale, Claim, PreSwitchWhen, fill, number_text
 from ..recommend.ranking import NextLinePlan, RankedOption
 from ..record.model import ConditionEntry, DraftOrder
-from .drafts import refs, switch_suggestions
+from .drafts import switch_suggestions
 from .identity import CardContext
 from .model import Card
-from .prescribing import boxed_warning_lines, evidence_lines, ranking_line
+from .prescribing import boxed_warning_lines
 
 _OVERRIDE_KIND = {
     FindingKind.INADEQUATE_RESPONSE: OverrideKind.FAILURE,
@@ -38,7 +39,8 @@ _SUMMARY = {  # cards.toml [summary] of the findings with one summary each
 }
 
 
-_HEAD_NECK_ADVICE = ("head_neck_definition", "head_neck_differential", "head_neck_options", "head_neck_tralokinumab")
+# what the head-and-neck card says (advice.toml); the NYU tralokinumab report, with no counts, is left to the app
+_HEAD_NECK_ADVICE = ("head_neck_definition", "head_neck_differential", "head_neck_options")
 
 
 def weeks(count: int | float) -> str:
@@ -87,37 +89,64 @@ def finding_text(
     switch_drafted: bool = False,
     baseline_gaps: tuple[BaselineTest, ...] = (),
 ) -> FindingText:
+    """The short detail a prescriber reads first: the finding, the facts that show it with dates, the top options
+    with one reason each. The full ranked list, exclusions and sources are in the SMART app the card links to."""
     kind = finding.kind
     others = [f for f in assessment.findings if f is not finding]
     switching_anyway = any(f.leads_to_switch for f in others)
     summary = _summary(finding, plan, switch_drafted, switching_anyway, knowledge)
+    texts = knowledge.cards
     lines = [_opening(finding, knowledge), ""]
-    if finding.evidence or finding.response.instruments:
-        lines += _score_table(finding.response, finding, knowledge)
-        lines.append("")
-    lines += _course_lines(finding, today, knowledge)
+    if kind is not FindingKind.OCULAR_SURFACE_DISEASE and kind is not FindingKind.HEAD_NECK_DERMATITIS:
+        lines += _score_lines(finding.evidence or finding.response.instruments, finding, knowledge)
+    lines += _course_lines(finding, knowledge)
     if finding.ocular is not None and kind is FindingKind.OCULAR_SURFACE_DISEASE:
         lines += _ocular_lines(finding, knowledge, switching_anyway)
     if kind is FindingKind.HEAD_NECK_DERMATITIS:
         lines += _head_neck_lines(finding, knowledge)
-    lines += _confounder_lines(finding)
+    lines += _confounder_lines(finding, knowledge)
     if others:
-        lines.append("- Also found: " + "; ".join(knowledge.cards.topics[f.kind.value].lower() for f in others) + " (separate cards).")
+        lines.append(texts.text("brief", "also_found", findings="; ".join(texts.topics[f.kind.value].lower() for f in others)))
     if dupilumab_orders:
-        lines.append(knowledge.cards.text("course", "continues", orders=refs(o.source for o in dupilumab_orders)))
+        lines.append(texts.text("course", "continues", orders=", ".join(_order_name(o) for o in dupilumab_orders)))
     if finding.partial_response:
         lines += ["", *_pre_switch_lines(finding, knowledge)]
     if plan is not None:
-        lines += ["", *_plan_lines(plan, knowledge, finding, baseline_gaps, assessment.history)]
-    lines += ["", *_advice_lines(finding, knowledge)]
-    lines += ["", _rules_line(finding, plan, knowledge)]
+        lines += ["", *_plan_lines(plan, knowledge, baseline_gaps, assessment.history)]
+    lines += _advice_lines(finding, knowledge)
+    link = texts.text("course", "timeline_link")
+    if plan is not None and plan.offered:
+        count = len(plan.offered) + len(plan.excluded) + len(plan.not_assessed)
+        lines += ["", texts.text("brief", "more", count=count, link=link)]
+    else:
+        lines += ["", texts.text("brief", "more_without_plan", link=link)]
     if finding.urgent:
         indicator = "critical"
     elif kind is FindingKind.OCULAR_SURFACE_DISEASE and _restart_prompt(finding, switching_anyway, switch_drafted):
         indicator = "info"  # a prompt to consider: no source advises restarting in so many words (drosd.toml [restart])
     else:
         indicator = "warning" if kind is not FindingKind.TRIAL_TOO_SHORT or switch_drafted else "info"
-    return FindingText(summary, indicator, "\n".join(lines))
+    return FindingText(summary, indicator, "\n".join(_tidy(lines)))
+
+
+def _tidy(lines: list[str]) -> list[str]:
+    """No blank line twice in a row, none at either end."""
+    tidy: list[str] = []
+    for line in lines:
+        if line or (tidy and tidy[-1]):
+            tidy.append(line)
+    while tidy and not tidy[-1]:
+        tidy.pop()
+    return tidy
+
+
+def said(text: str, claim: Claim, knowledge: Knowledge) -> str:
+    """A sentence from the knowledge base with the strength of its evidence in plain words."""
+    return f"{text} ({knowledge.evidence(claim)})"
+
+
+def _order_name(order: DraftOrder) -> str:
+    return order.medication.label() if order.medication else "a dupilumab order"
 
 
 def _summary(finding: Finding, plan: NextLinePlan | None, switch_drafted: bool, switching_anyway: bool, knowledge: Knowledge) -> str:
@@ -175,7 +204,7 @@ def _opening(finding: Finding, knowledge: Knowledge) -> str:
     if kind is FindingKind.LOSS_OF_RESPONSE:
         return knowledge.cards.text("opening", "loss-of-response", loss=knowledge.response.loss_of_response.text, **values)
     if kind is FindingKind.INTOLERANCE:
-        reasons = "; ".join(f"{r.text} ({r.source})" for r in finding.course.stopped_for(StopReasonKind.ADVERSE))
+        reasons = "; ".join(r.text for r in finding.course.stopped_for(StopReasonKind.ADVERSE))
         return knowledge.cards.text("opening", "intolerance", reasons=reasons, **values)
     if kind is FindingKind.TRIAL_TOO_SHORT:
         return knowledge.cards.text("opening", "trial-too-short", **values)
@@ -206,26 +235,22 @@ def _baseline_cell(result: InstrumentResponse, knowledge: Knowledge) -> str:
     return "not recorded"
 
 
-def _score_row(result: InstrumentResponse, finding: Finding, knowledge: Knowledge) -> str:
+def _score_line(result: InstrumentResponse, finding: Finding, knowledge: Knowledge) -> str:
     latest = result.latest
     assert latest is not None  # instruments without on-drug scores are not assessed
-    baseline = _baseline_cell(result, knowledge)
-    best = min(result.on_drug, key=lambda s: (s.value, s.day))
     verdict = "met" if result.reached else "not met"
     if result.reached and result.latest not in result.meeting:
         verdict = f"met {result.meeting[0].day.isoformat()}, not met at the latest score"
-    return (
-        f"| {result.instrument} | {baseline} | {_score(best, finding)} | {_score(latest, finding)} | "
-        f"{_change(result, latest, knowledge)} | {result.criterion.explain}: **{verdict}** |"
-    )
+    values = {"instrument": result.instrument, "latest": _score(latest, finding), "criterion": result.criterion.explain, "verdict": verdict}
+    if result.baseline is None:
+        return knowledge.cards.text("brief", "score_no_baseline", **values)
+    # an ordinal scale's change is plain from the two grades; others say it in their unit (-19%, -4 points)
+    change = "" if result.criterion.change is ChangeScale.GRADES else f", {_change(result, latest, knowledge)}"
+    return knowledge.cards.text("brief", "score", baseline=_baseline_cell(result, knowledge), change=change, **values)
 
 
-def _score_table(response: ResponseAssessment, finding: Finding, knowledge: Knowledge) -> list[str]:
-    rows = [
-        "| Score | Baseline | Best on drug | Latest on drug | Change | Response criterion |",
-        "|---|---|---|---|---|---|",
-    ]
-    return rows + [_score_row(r, finding, knowledge) for r in response.instruments]
+def _score_lines(results: Iterable[InstrumentResponse], finding: Finding, knowledge: Knowledge) -> list[str]:
+    return [_score_line(r, finding, knowledge) for r in results if r.latest is not None]
 
 
 def _score(score: SeverityScore, finding: Finding) -> str:
@@ -249,7 +274,7 @@ def _change(result: InstrumentResponse, score: SeverityScore, knowledge: Knowled
     return texts.text("change", "points", change=f"{change:+g}")
 
 
-def _course_lines(finding: Finding, today: date, knowledge: Knowledge) -> list[str]:
+def _course_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
     course = finding.course
     if course.end is None:
         status = "ongoing"
@@ -257,21 +282,10 @@ def _course_lines(finding: Finding, today: date, knowledge: Knowledge) -> list[s
         status = f"stopped {course.end.isoformat()}"
     else:
         status = f"stopped (end not recorded; last record {course.end.isoformat()})"
-    lines = [knowledge.cards.text("course", "course", start=course.start.isoformat(), status=status, sources=refs(course.sources))]
+    lines = [knowledge.cards.text("brief", "course", start=course.start.isoformat(), status=status)]
     if course.stop_reasons:
-        lines.append("- Reason recorded for stopping: " + "; ".join(f"\"{r.text}\" ({r.source})" for r in course.stop_reasons) + ".")
-    lines.append("- Atopic dermatitis: " + ", ".join(f"{c.source} ({c.clinical_status or 'status not recorded'})" for c in finding.diagnosis) + ".")
-    scores = _evidence_scores(finding)
-    if scores:
-        lines.append("- Scores used: " + refs(s.source for s in scores) + ".")
-        latest = max(s.day for s in scores)
-        lines.append(f"- Latest score: {latest.isoformat()}, {weeks((today - latest).days // 7)} before today.")
+        lines.append(knowledge.cards.text("brief", "stop_reasons", reasons="; ".join(f"\"{r.text}\"" for r in course.stop_reasons)))
     return lines
-
-
-def _evidence_scores(finding: Finding) -> list[SeverityScore]:
-    results = finding.evidence or (finding.response.instruments if finding.kind is not FindingKind.OCULAR_SURFACE_DISEASE else ())
-    return sorted((s for r in results for s in (r.baseline, *r.on_drug) if s is not None), key=lambda s: (s.day, s.source))
 
 
 def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool) -> list[str]:
@@ -287,38 +301,34 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
             severity += f", ended {condition.abatement.isoformat()}" if condition.abatement else ", ended"
         lines.append(knowledge.cards.text(
             "course", "eye_condition", condition=condition.code.label(), began=began.isoformat() if began else "an unrecorded date",
-            week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity, source=condition.source,
+            week=knowledge.cards.text("course", "eye_week", week=week) if week is not None else "", severity=severity,
         ))
     for threat in ocular.sight_threats:
-        lines.append(f"- **Sight-threatening**: {threat.code.label()} from {threat.began.isoformat() if threat.began else 'an unrecorded date'} "
-                     f"({threat.source}).")
+        lines.append(f"- **Sight-threatening**: {threat.code.label()} from {threat.began.isoformat() if threat.began else 'an unrecorded date'}.")
     for flag in ocular.red_flags:
-        lines.append(f"- **Red flag**: {flag.code.label()} ({flag.source}). {drosd.red_flags.text} [{drosd.red_flags.claim.status}]")
+        lines.append(f"- **Red flag**: {flag.code.label()}. {said(drosd.red_flags.text, drosd.red_flags.claim, knowledge)}")
     if ocular.eye_treatments:
-        treatments = (f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'} ({u.source})"
+        treatments = (f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'}"
                       for u in ocular.eye_treatments)
         lines.append("- Eye treatment: " + "; ".join(treatments) + ".")
-    if ocular.steroid_weeks:
-        lines.append(knowledge.cards.text("course", "steroid_weeks", weeks=f"{ocular.steroid_weeks:.0f}", steroid_weeks=drosd.steroid_drops.value))
-    if ocular.grade_reasons:
-        lines.append("- Graded " + ocular.grade.value + " because: " + "; ".join(ocular.grade_reasons) + ".")
     management = drosd.management[ocular.grade]
     if ocular.red_flags and management.keep_dupilumab:  # urgent: never "keep dupilumab" or "refer in 2-4 weeks"
         hold = drosd.red_flag_management
-        lines += ["", f"**Management**: {hold.text} [{hold.claim.status}]"]
+        lines += ["", f"**Management**: {said(hold.text, hold.claim, knowledge)}"]
         return lines
     if switching_anyway and management.keep_dupilumab:
         meanwhile = drosd.while_switching
         text = fill(meanwhile.text, treatment=management.treatment, referral=drosd.referral.text)
-        lines += ["", f"**Management**: {text} [{management.claim.status}]"]
+        lines += ["", f"**Management**: {said(text, management.claim, knowledge)}"]
     elif ocular.restart_candidate:
         restart = drosd.restart
         text = fill(restart.text, grade=ocular.grade.value, treatment=management.treatment, referral=drosd.referral.text)
-        lines += ["", f"**Management**: {text} [{restart.claim.status}; {drosd.restart_window.explain}, {drosd.restart_window.claim.status}]"]
+        window = said(drosd.restart_window.explain, drosd.restart_window.claim, knowledge)
+        lines += ["", f"**Management**: {said(text, restart.claim, knowledge)}; {window}."]
     else:
-        lines += ["", f"**Management**: {management.text} [{management.claim.status}]"]
+        lines += ["", f"**Management**: {said(management.text, management.claim, knowledge)}"]
     if management.keep_dupilumab and ocular.stopped_for_eyes and not switching_anyway:
-        lines.append(knowledge.cards.text("course", "stopped_for_eyes", pitfall=f"{drosd.pitfall.text} [{drosd.pitfall.claim.status}]"))
+        lines.append(knowledge.cards.text("course", "stopped_for_eyes", pitfall=said(drosd.pitfall.text, drosd.pitfall.claim, knowledge)))
     return lines
 
 
@@ -333,23 +343,23 @@ def _head_neck_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
         assert condition.began is not None  # as above
         site = f", body site: {', '.join(condition.body_site)}" if condition.body_site else ""
         lines.append(knowledge.cards.text("course", "head_neck_condition", condition=condition.code.label(), site=site,
-                                          began=condition.began.isoformat(), week=_week_of(condition, finding), source=condition.source))
+                                          began=condition.began.isoformat(), week=_week_of(condition, finding)))
     lines.append("")
     for key in _HEAD_NECK_ADVICE:
         advice = knowledge.advice[key]
-        lines += [f"{advice.text} [{advice.claim.status}]", ""]
+        lines += [said(advice.text, advice.claim, knowledge), ""]
     return lines[:-1]
 
 
-def _confounder_lines(finding: Finding) -> list[str]:
+def _confounder_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
     if finding.kind not in {*_FAILURES, FindingKind.TRIAL_TOO_SHORT}:
         return []
-    items = [f"{c.what} ({c.source}{', ' + c.day.isoformat() if c.day else ''})" for c in finding.confounders]
-    items += [f"a dispensing gap of {gap.days} days ({gap.supply_end.isoformat()} to {gap.next_dispense.isoformat()}, {gap.after} to {gap.before})"
+    items = [f"{c.what}{' (' + c.day.isoformat() + ')' if c.day else ''}" for c in finding.confounders]
+    items += [f"a dispensing gap of {gap.days} days ({gap.supply_end.isoformat()} to {gap.next_dispense.isoformat()})"
               for gap in finding.gaps]
     if not items:
         return []
-    return ["- **Rule out before switching**: " + "; ".join(items) + "."]
+    return [knowledge.cards.text("brief", "rule_out", items="; ".join(items))]
 
 
 def _pre_switch_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
@@ -364,92 +374,71 @@ def _pre_switch_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
             if stretched is None:
                 continue
             interval = weeks(stretched.interval_days / 7) if stretched.interval_days % 7 == 0 else f"{stretched.interval_days:g} days"
-            text = fill(text, interval=interval, sources=refs(stretched.sources), labelled=labelled.explain)
+            text = fill(text, interval=interval, labelled=labelled.explain)
         number += 1
-        lines.append(f"{number}. {text} [{step.claim.status}]")
+        lines.append(f"{number}. {said(text, step.claim, knowledge)}")
     return [*lines, "", knowledge.cards.text("course", "then_switch")]
 
 
-def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, finding: Finding, baseline_gaps: tuple[BaselineTest, ...],
-                history: TreatmentHistory) -> list[str]:
-    lines = ["**Next line, ranked for this patient**", ""]
-    if finding.kind in _FAILURES:
-        advice = knowledge.advice["combination_before_switch"]
-        lines = [f"{advice.text} [{advice.claim.status}]", "", *lines]
-    if plan.offered:
-        lines += [ranking_line(knowledge), ""]
+TOP_OPTIONS = 3  # options a card details; the rest are listed in the app
+
+
+def _plan_lines(plan: NextLinePlan, knowledge: Knowledge, baseline_gaps: tuple[BaselineTest, ...], history: TreatmentHistory) -> list[str]:
+    texts = knowledge.cards
+    lines = []
     if history.uses:
-        lines += ["Next-line agents on record: " + "; ".join(u.describe() for u in history.uses) + ".", ""]
-    for ranked in plan.offered:
-        lines.append(_option_line(ranked))
-        lines += evidence_lines(ranked.option, knowledge)
+        lines += [texts.text("brief", "agents_on_record", agents="; ".join(u.describe() for u in history.uses)), ""]
+    if plan.offered:
+        lines.append(texts.text("brief", "next_heading"))
+        shown: set[str] = set()
+        for ranked in plan.offered[:TOP_OPTIONS]:
+            lines.append(_option_line(ranked, shown, knowledge))
+            shown.update(ranked.cautions)
     boxed = boxed_warning_lines((o.option for o in plan.offered), knowledge, plan.region)
     if boxed:
         lines += ["", *boxed]
+    lower = [o for o in plan.offered[TOP_OPTIONS:] if o.cautions and o.score > o.option.group.rank]  # moved down by this patient
+    if lower:
+        lines += ["", texts.text("brief", "lower", agents=_grouped((o.option.label, "; ".join(o.cautions)) for o in lower))]
     if plan.excluded:
-        lines += ["", "Not offered: " + "; ".join(f"{e.option.label} ({e.reason})" for e in plan.excluded) + "."]
+        lines += ["", texts.text("brief", "not_offered", agents=_grouped((e.option.label, e.reason) for e in plan.excluded))]
     if plan.not_assessed:
         region = knowledge.regions[plan.region]
-        lines += ["", knowledge.cards.text("plan", "not_assessed", region=region.name, regulator=region.regulator,
-                                           agents=", ".join(o.label for o in plan.not_assessed))]
+        agents = ", ".join(o.label for o in plan.not_assessed)
+        lines += ["", texts.text("brief", "not_assessed", region=region.name, regulator=region.regulator, agents=agents)]
     if baseline_gaps and plan.suggested():
         first = plan.suggested()[0].option
-        lines += ["", f"Before {first.label}: no recent " + ", ".join(t.label for t in baseline_gaps) + " on record."]
+        lines += ["", texts.text("brief", "baseline_gaps", agent=first.label, count=len(baseline_gaps),
+                                 tests=", ".join(t.short for t in baseline_gaps))]
     return lines
 
 
-def _option_line(ranked: RankedOption) -> str:
+def _grouped(items: Iterable[tuple[str, str]]) -> str:
+    """Options that share a reason, named together before it: "A, B (pregnancy ...); C (not approved)"."""
+    by_reason: dict[str, list[str]] = {}
+    for label, reason in items:
+        by_reason.setdefault(reason, []).append(label)
+    return "; ".join(f"{', '.join(labels)} ({reason})" for reason, labels in by_reason.items())
+
+
+def _option_line(ranked: RankedOption, shown: set[str], knowledge: Knowledge) -> str:
+    """One option and its one reason (the evidence after dupilumab); its cautions, each said once per card. The dose
+    is on the option's suggestion, and in the app."""
     option = ranked.option
-    dose = ranked.approval.dose
-    text = f"{ranked.rank}. **{option.label}**, {option.drug_class}" + (f": {dose.text} [{dose.claim.status}]" if dose else "")
-    if ranked.cautions:
-        text += ". Caution: " + "; ".join(ranked.cautions)
-    if ranked.orderable:
-        text += ". Draft order below"
-    return text + "."
+    evidence = ""
+    if option.evidence is not None and option.evidence_brief:
+        evidence = f": {said(option.evidence_brief, option.evidence.claim, knowledge)}"
+    cautions = "; ".join("as above" if c in shown else c for c in ranked.cautions)
+    return knowledge.cards.text("brief", "option", rank=ranked.rank, label=option.label, drug_class=option.drug_class,
+                                evidence=evidence, cautions=f". Caution: {cautions}" if cautions else "") + "."
 
 
 def _advice_lines(finding: Finding, knowledge: Knowledge) -> list[str]:
-    keys: list[str] = []
-    if finding.partial_response:  # the steps before a switch already name the confounders to rule out
-        keys = ["continue_basic_therapy"]
-    elif finding.kind in _FAILURES:
-        keys = ["confirm_before_switch", "continue_basic_therapy"]
-    elif finding.leads_to_switch:
-        keys = ["continue_basic_therapy"]
-    elif finding.kind is FindingKind.TRIAL_TOO_SHORT:
-        keys = ["adequate_trial", "confirm_before_switch"]
-    lines = []
-    for key in keys:
+    """General advice stays in the app, except where it is the card's action: a trial too short."""
+    if finding.kind is not FindingKind.TRIAL_TOO_SHORT:
+        return []
+    lines = [""]
+    for key in ("adequate_trial", "confirm_before_switch"):
         advice = knowledge.advice[key]
-        lines += [f"{advice.text} [{advice.claim.status}]", ""]
-    return lines[:-1] if lines else []
-
-
-def _rules_line(finding: Finding, plan: NextLinePlan | None, knowledge: Knowledge) -> str:
-    response = knowledge.response
-    parts = [f"adequate trial: {knowledge.cite(response.adequate_trial.claim)}"]
-    parts += [f"{r.criterion.explain}: {knowledge.cite(r.criterion.claim)}" for r in finding.response.instruments]
-    if finding.kind is FindingKind.LOSS_OF_RESPONSE:
-        parts.append(f"loss of response: {knowledge.cite(response.loss_of_response.claim)}")
-    if any(r.old_baseline is not None for r in finding.response.instruments):
-        parts.append(f"{response.baseline_window.explain}: {knowledge.cite(response.baseline_window.claim)}")
-    if finding.partial_response:
-        parts.append(f"partial response: {knowledge.cite(response.partial_response.claim)}")
-    if finding.stretched is not None and finding.partial_response:
-        parts.append(f"{response.dupilumab_interval.explain}: {knowledge.cite(response.dupilumab_interval.claim)}")
-    if finding.gaps:
-        parts.append(f"{response.adherence_gap.explain}: {knowledge.cite(response.adherence_gap.claim)}")
-    if finding.ocular is not None and finding.kind is FindingKind.OCULAR_SURFACE_DISEASE:
-        management = knowledge.drosd.management[finding.ocular.grade]
-        claim = knowledge.drosd.red_flag_management.claim if finding.ocular.red_flags and management.keep_dupilumab else management.claim
-        parts.append(f"DROSD management: {knowledge.cite(claim)}")
-        if finding.ocular.restart_candidate:
-            window = knowledge.drosd.restart_window
-            parts.append(f"restart after a stop for the eyes: {knowledge.cite(knowledge.drosd.restart.claim)}; "
-                         f"{window.explain}: {knowledge.cite(window.claim)}")
-    if finding.kind is FindingKind.HEAD_NECK_DERMATITIS:
-        parts += [f"head-and-neck dermatitis: {knowledge.cite(knowledge.advice[key].claim)}" for key in _HEAD_NECK_ADVICE]
-    if plan is not None and plan.offered:
-        parts.append(f"ranking: {knowledge.cite(plan.offered[0].option.group.claim)}")
-    return "Rules applied: " + "; ".join(parts) + "."
+        lines.append(said(advice.text, advice.claim, knowledge))
+    return lines

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 card objects, with the spec's rules enforced where cards are built.
 
-- `summary` is shorter than 140 characters (cut with an ellipsis, never rejected);
+- `summary` is shorter than 140 characters (ended at a phrase boundary when too long, never rejected);
 - every card and suggestion has a `uuid`;
 - `selectionBehavior` is present whenever there are suggestions, and with
   `at-most-one` at most one suggestion is recommended;
@@ -122,9 +122,23 @@ class Card:
         )
 
 
-def fit_summary(text: str) -> str:
+_PHRASE_ENDS = ("; ", " (", ": ", ", ")  # where a summary may end when it is too long, in order of preference
+_SHORTEST = 12  # characters: a phrase shorter than this says too little to end on
+
+
+def fit_summary(text: str, limit: int = SUMMARY_LIMIT) -> str:
+    """The text, shorter than `limit`, ended at a phrase boundary when too long: never cut mid-phrase, nor inside
+    parentheses."""
     text = " ".join(text.split())
-    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+    if len(text) < limit:
+        return text
+    for end in _PHRASE_ENDS:
+        cut = limit - 1
+        while (cut := text.rfind(end, 0, cut)) > 0:
+            head = text[:cut].rstrip(" ,;:")
+            if len(head) >= _SHORTEST and head.count("(") == head.count(")"):
+                return head
+    return text[: text.rfind(" ", 0, limit - 1)].rstrip(" ,;:")
 
 
 def compact(value: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ..recommend.ranking import NextLinePlan
 from ..recommend.safety import SafetyFlag
 from .drafts import draft_medication_request, draft_service_request, switch_suggestions
 from .identity import CardContext
-from .model import Action, Card, Suggestion
+from .model import SUMMARY_LIMIT, Action, Card, Suggestion, fit_summary
 from .prescribing import boxed_warning_lines
 
 THERAPY_SAFETY = "therapy-safety"
@@ -30,11 +30,13 @@ def render_safety(
     indicator = "critical" if contraindications else "warning"
     first = (contraindications or list(flags))[0]
     verdict = "do not start" if contraindications else "caution"
-    summary = f"{option.label}: {verdict}: {first.reason}"
-    lines = [f"**{option.label}** is being ordered ({drafted.order.source}). Safety screen for this patient:", ""]
+    more = f" (+{len(flags) - 1} more)" if len(flags) > 1 else ""
+    head = f"{option.label}: {verdict}: "
+    summary = head + fit_summary(first.reason, SUMMARY_LIMIT - len(head) - len(more)) + more
+    lines = [f"**{option.label}** is being ordered. Safety screen for this patient:", ""]
     for flag in flags:
         label = "Contraindication" if flag.contraindicated else "Caution"
-        lines.append(f"- **{label}**: {flag.text}. Source: {knowledge.cite(flag.claim)}.")
+        lines.append(f"- **{label}**: {flag.text} ({knowledge.evidence(flag.claim)}).")
     suggestions: tuple[Suggestion, ...] = ()
     shown = [option]  # the agents this card names for starting: the drafted one, and the alternatives it offers
     card_key = f"{THERAPY_SAFETY}/{drafted.order.source}"
@@ -81,16 +83,16 @@ def _within_dose_limits(order: OrderTemplate | None, flags: tuple[SafetyFlag, ..
 def render_monitoring(drafted: AgentOrder, missing: tuple[BaselineTest, ...], context: CardContext, knowledge: Knowledge) -> Card:
     option = knowledge.option(drafted.agent)
     monitoring = knowledge.monitoring[drafted.agent]
-    names = ", ".join(t.label for t in missing)
-    summary = f"{option.label}: {len(missing)} baseline test{'s' if len(missing) != 1 else ''} missing ({names})"
+    names = ", ".join(t.short for t in missing)
+    summary = fit_summary(f"{option.label}: {len(missing)} baseline test{'s' if len(missing) != 1 else ''} missing ({names})")
     lines = [
-        f"**Baseline tests before {option.label}** ({drafted.order.source}): no result on record within each test's window.",
+        f"**Baseline tests before {option.label}**: no result on record within each test's window.",
         "",
         *(f"- {t.label}: none in the last {t.lookback_days} days" if t.lookback_days else f"- {t.label}: none on record" for t in missing),
         "",
         "Required before starting: "
         + ", ".join(t.label + (f" ({t.when_label})" if t.when_label else "") for t in monitoring.tests)
-        + (f" ({monitoring.note})" if monitoring.note else "") + f". Source: {knowledge.cite(monitoring.claim)}.",
+        + (f" ({monitoring.note})" if monitoring.note else "") + f" ({knowledge.evidence(monitoring.claim)}).",
         knowledge.monitoring_windows.text,
     ]
     card_key = f"{BASELINE_MONITORING}/{drafted.order.source}"

@@ -18,8 +18,8 @@ def ranking_line(knowledge: Knowledge) -> str:
     ranking = knowledge.ranking
     return knowledge.cards.text(
         "plan", "ranking",
-        guideline=f"{ranking.guideline.text} ({knowledge.cite(ranking.guideline.claim)})",
-        order=f"{ranking.order.text} ({knowledge.cite(ranking.order.claim)})",
+        guideline=f"{ranking.guideline.text} ({knowledge.evidence(ranking.guideline.claim)})",
+        order=f"{ranking.order.text} ({knowledge.evidence(ranking.order.claim)})",
     )
 
 
@@ -28,22 +28,22 @@ def evidence_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
     evidence = option.evidence
     if evidence is None:
         return []
-    return [f"    - {evidence.text} ({knowledge.cite(evidence.claim)})"]
+    return [f"    - {evidence.text} ({knowledge.evidence(evidence.claim)})"]
 
 
 def boxed_warning_lines(options: Iterable[TherapyOption], knowledge: Knowledge, region: str) -> list[str]:
     """One line per distinct boxed (US) or special (EU SmPC) warning stated in the region, of the options whose rank
     group is in [boxed_on_cards], in the order the options come: two JAK inhibitors with the same warning give one
     line, not two."""
-    found: dict[tuple[str, WarningKind, str, Claim], None] = {}
+    found: dict[tuple[str, WarningKind, str, Claim], None] = {}  # the brief text on cards; the full one is in the app
     for option in options:
         named = knowledge.boxed_on_cards.get(option.rank_group)
         if named is None:
             continue
         for warning in option.warnings:
             if warning.kind in _STATED_ONCE and warning.stated_in(region):
-                found.setdefault((named.label, warning.kind, warning.text, warning.claim), None)
-    return [knowledge.cards.text("plan", _STATED_ONCE[kind], agents=label, text=text, source=knowledge.cite(claim))
+                found.setdefault((named.label, warning.kind, warning.brief or warning.text, warning.claim), None)
+    return [knowledge.cards.text("plan", _STATED_ONCE[kind], agents=label, text=text, source=knowledge.evidence(claim))
             for label, kind, text, claim in found]
 
 

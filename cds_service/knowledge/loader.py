@@ -70,7 +70,7 @@ from .vocabulary import CONCEPTS_NAMED_IN_CODE
 
 PACKAGED = Path(__file__).resolve().parent
 SCHEMAS = PACKAGED / "schemas"
-_CARD_SECTIONS = ("summary", "opening", "course", "change", "plan")  # cards.toml sections of texts with placeholders
+_CARD_SECTIONS = ("summary", "opening", "course", "change", "plan", "brief", "evidence")  # cards.toml sections of texts with placeholders
 FILES = ("sources", "concepts", "response", "therapies", "safety", "monitoring", "drosd", "advice", "cards")
 # Top-level tables whose keys (or array items) are entries of their own; other top-level tables are one entry.
 _COLLECTIONS = frozenset({
@@ -616,7 +616,8 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
             approvals={region: _approval(a, systems) for region, a in entry["approval"].items()},
             position=position,
             evidence=_advice(entry["evidence"]) if "evidence" in entry else None,
-            warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w), frozenset(w.get("regions", ())))
+            evidence_brief=entry["evidence"]["brief"] if "evidence" in entry else None,
+            warnings=tuple(DrugWarning(WarningKind(w["kind"]), w["text"], _claim(w), frozenset(w.get("regions", ())), w.get("brief"))
                            for w in entry.get("warnings", ())),
             note=entry.get("note"),
         ))
@@ -678,6 +679,7 @@ def _build(data: Mapping[str, dict[str, Any]], local_score_codes: Mapping[str, t
         test_id: BaselineTest(
             id=test_id,
             label=entry["label"],
+            short=entry["short"],
             satisfied_by=tuple(entry["satisfied_by"]),
             lookback_days=entry.get("lookback_days"),
             order_text=entry["order_text"],

@@ -289,6 +289,7 @@ class PregnancyEvidence:
 class BaselineTest:
     id: str
     label: str
+    short: str  # a word or two, for a card's one-line list
     satisfied_by: tuple[str, ...]
     lookback_days: int | None  # None: a result never expires
     order_text: str
@@ -388,6 +389,7 @@ class DrugWarning:
     text: str
     claim: Claim
     regions: frozenset[str] = frozenset()  # where a card states it; empty: every region
+    brief: str | None = None  # one phrase for the card; `text` is shown in full in the app
 
     def stated_in(self, region: str) -> bool:
         return not self.regions or region in self.regions
@@ -432,6 +434,7 @@ class TherapyOption:
     approvals: Mapping[str, Approval]  # region code -> its approval, limits, dose and draft order
     position: int  # order within the file: the order inside a rank group
     evidence: Advice | None = None
+    evidence_brief: str | None = None  # the evidence in one phrase, for a card's top options
     warnings: tuple[DrugWarning, ...] = ()
     note: str | None = None
 
@@ -508,5 +511,16 @@ class Knowledge:
         return self._options[option_id]
 
     def cite(self, claim: Claim) -> str:
+        """For reviewers (docs/knowledge.md): the sources' short names and the evidence status."""
         names = "; ".join(self.sources[s].short for s in claim.sources)
         return f"{names} [{claim.status}]"
+
+    def evidence(self, claim: Claim) -> str:
+        """For clinicians: the strength of what a claim rests on in plain words (cards.toml [evidence])."""
+        words = self.cards.templates["evidence"]
+        if claim.status is EvidenceStatus.U:
+            return words["unverified"]
+        if claim.status is EvidenceStatus.DESIGN:
+            return words["design"]
+        kinds = dict.fromkeys(self.sources[s].kind for s in claim.sources if self.sources[s].kind not in ("design", "terminology"))
+        return ", ".join(words[k] for k in kinds) or words["design"]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..assess.patient import LabResult, PatientFactors
+from ..assess.patient import LabResult, PatientFactors, condition_text
 from ..knowledge.model import number_text
 
 Facts = dict[str, str]
@@ -49,7 +49,7 @@ def _condition(value: Mapping[str, Any], situation: Situation) -> Facts | None:
     found = situation.patient.conditions_of(value["any_of"], value["state"])
     if not found:
         return None
-    return {"source": ", ".join(f"{c.code.label()}, {c.source}" for c in found[:2])}
+    return {"source": "; ".join(condition_text(c) for c in found[:2])}
 
 
 def _recent(item: Mapping[str, Any], situation: Situation) -> LabResult | None:
@@ -72,7 +72,7 @@ def _each(value: Any, judge: Callable[[Mapping[str, Any], Situation], Facts | No
         facts.update(found)
         sources.append(found.get("source", ""))
     if len(sources) > 1:
-        facts["source"] = ", ".join(s for s in sources if s)  # every result that made the rule hold
+        facts["source"] = ", ".join(dict.fromkeys(s for s in sources if s))  # every result that made the rule hold
     return facts
 
 
@@ -83,7 +83,7 @@ def _lab_item(item: Mapping[str, Any], situation: Situation) -> Facts | None:
     if ("below" in item and not lab.value < item["below"]) or ("at_least" in item and not lab.value >= item["at_least"]):
         return None
     return {
-        "value": number_text(lab.value), "unit": item["unit"], "date": lab.day.isoformat(), "source": lab.source,
+        "value": number_text(lab.value), "unit": item["unit"], "date": lab.day.isoformat(), "source": lab.day.isoformat(),
         "below": number_text(item["below"]) if "below" in item else "",
         "at_least": number_text(item["at_least"]) if "at_least" in item else "",
     }
@@ -93,7 +93,7 @@ def _lab_result_item(item: Mapping[str, Any], situation: Situation) -> Facts | N
     lab = _recent(item, situation)
     if lab is None or lab.result != item["result"]:
         return None
-    return {"date": lab.day.isoformat(), "source": lab.source, "result": item["result"]}
+    return {"date": lab.day.isoformat(), "source": lab.day.isoformat(), "result": item["result"]}
 
 
 def _lab(value: Any, situation: Situation) -> Facts | None:
@@ -126,7 +126,8 @@ def _taking(value: Mapping[str, Any], situation: Situation) -> Facts | None:
     found = situation.patient.taking(value["any_of"])
     if not found:
         return None
-    return {"medicine": found[0].medication.label(), "source": ", ".join(m.source for m in found[:2])}
+    started = found[0].start
+    return {"medicine": found[0].medication.label(), "source": f"since {started.isoformat()}" if started else "on the medication list"}
 
 
 def _ordered_dose_above_mg(value: float, situation: Situation) -> Facts | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..assess.findings import Assessment
 from ..assess.history import TreatmentHistory
-from ..assess.patient import PatientFactors
+from ..assess.patient import PatientFactors, condition_text
 from ..knowledge import Approval, ApprovalDecision, Effect, Knowledge, OrderTemplate, TherapyOption
 from .predicates import Situation
 from .safety import SafetyFlag, rank_penalty, screen_agent
@@ -60,7 +60,7 @@ def situation(assessment: Assessment, patient: PatientFactors, knowledge: Knowle
         region=region,
         lab_lookback_days=knowledge.lab_lookback_days,
         drosd=assessment.has_drosd,
-        prior_eye_disease=tuple(c.source for c in assessment.prior_eye_disease),
+        prior_eye_disease=tuple(condition_text(c) for c in assessment.prior_eye_disease),
         ordered_dose_mg=ordered_dose_mg,
     )
 
@@ -116,7 +116,7 @@ def _history_demotes(option: TherapyOption, history: TreatmentHistory, knowledge
             penalty = knowledge.failed_group_penalty
             reasons.append(f"same group ({option.group.label}) as an agent that failed: {use.describe()}")
         if use.taken_now and group.id in option.group.not_combined_with:
-            reasons.append(f"{knowledge.combination.text}: {use.describe()} [{knowledge.combination.claim.status}]")
+            reasons.append(f"{knowledge.combination.text}: {use.describe()}")
     return penalty, reasons
 
 

@@ -17,7 +17,7 @@ class SafetyFlag:
     rank_penalty: float
     reason: str  # what was found (a card's summary shows it)
     advice: str | None  # what to do about it
-    evidence: str  # the resource that fired the rule, when the reason does not name it
+    evidence: str  # what fired the rule (a condition, a result's date), when the reason does not name it
     claim: Claim
     dose_rule: bool  # the flag is about the drafted dose, not the agent
     allows_draft: bool = True  # False: the agent is offered but never drafted
@@ -30,7 +30,7 @@ class SafetyFlag:
 
     @property
     def text(self) -> str:
-        """The reason, what to do, and the resource behind it: every flag names the resource that fired it."""
+        """The reason, what to do, and what fired it: every flag names the record behind it."""
         text = f"{self.reason}: {self.advice}" if self.advice else self.reason
         return f"{text} ({self.evidence})" if self.evidence else text
 
