@@ -2,8 +2,7 @@
 
 The page shows each thing once: the cards as the EHR shows them (summary and short detail), the timeline,
 the full ranked plan (from the NextLinePlan), then the rules applied and their sources. The strength of
-each claim is said in words (a legend explains them once); resource ids and evidence tags, which cards
-carry for checking, are left out of the app's own text.
+each claim is said in words (Knowledge.evidence), which a legend explains once.
 """
 
 from __future__ import annotations
@@ -27,30 +26,6 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # FHIR te
 # A card's table scrolls inside its own box rather than widening a narrow panel.
 _MARKDOWN.add_render_rule("table_open", lambda *_: '<div class="table-scroll" tabindex="0" role="region" aria-label="Table"><table>\n')
 _MARKDOWN.add_render_rule("table_close", lambda *_: "</table></div>\n")
-
-# A FHIR reference as plan texts name their evidence: "Observation/egfr-1", "urn:uuid:...".
-_REFERENCE = (r"(?:(?:Patient|Condition|Observation|Medication|MedicationStatement|MedicationRequest|MedicationDispense|"
-              r"MedicationAdministration|AllergyIntolerance|Procedure|Encounter)/[A-Za-z0-9\-.]{1,64}|urn:uuid:[A-Za-z0-9\-]{1,64})")
-_ONLY_REFERENCES = re.compile(rf"\s*\(\s*{_REFERENCE}(?:\s*,\s*{_REFERENCE})*\s*\)")
-_ONE_REFERENCE = re.compile(rf",\s*{_REFERENCE}|{_REFERENCE},\s*|\s*{_REFERENCE}")
-_STATUS_TAG = re.compile(r"\s*\[(?:V2|V|S|C|U|design)\]")
-_SOURCE_KINDS = {"label": "product label", "guideline": "guideline", "consensus": "expert consensus", "study": "study",
-                 "trials": "trial endpoints", "overview": "clinical overview", "terminology": "terminology",
-                 "design": "this service's design"}
-
-
-def plain(text: str) -> str:
-    """A plan text without the resource references and evidence tags written for cards: the app shows the
-    record in its own tables and the evidence in words."""
-    text = _ONLY_REFERENCES.sub("", text)
-    text = _ONE_REFERENCE.sub("", text)
-    return _STATUS_TAG.sub("", text)
-
-
-def evidence_words(knowledge: Knowledge, claim: Claim) -> str:
-    """How strong a claim is, in plain words."""
-    return plain(knowledge.cite(claim))  # until Knowledge.evidence lands on main
-
 
 @dataclass(frozen=True)
 class Cited:
@@ -113,7 +88,7 @@ class CourseView:
     plan: PlanView | None
     rules: list[Cited]
     sources: list[SourceView]
-    legend: list[tuple[str, str]]  # evidence words used on the page, and what each means
+    legend: str  # what the evidence words mean
     reasoning: list[str]
     unread: dict[str, str]  # optional resource types that could not be read, and why
     focus: str | None = None  # the anchor of the card the app was opened from
@@ -127,13 +102,10 @@ class _Citations:
     def __init__(self, knowledge: Knowledge):
         self.knowledge = knowledge
         self.sources: dict[str, None] = {}
-        self.words: dict[str, None] = {}
 
     def __call__(self, text: str, claim: Claim) -> Cited:
         self.sources.update(dict.fromkeys(claim.sources))
-        words = evidence_words(self.knowledge, claim)
-        self.words[words] = None
-        return Cited(plain(text), words)
+        return Cited(text, self.knowledge.evidence(claim))
 
 
 def card_html(markdown: str) -> str:
@@ -177,7 +149,7 @@ def plan_view(plan: NextLinePlan, knowledge: Knowledge, cite: _Citations) -> Pla
         why_this_order=(cite(ranking.guideline.text, ranking.guideline.claim), cite(ranking.order.text, ranking.order.claim)),
         offered=tuple(_option(ranked, groups, cite) for ranked in plan.offered),
         warnings=tuple(warnings.values()),
-        excluded=tuple(NotOffered(e.option.label, plain(e.reason),
+        excluded=tuple(NotOffered(e.option.label, e.reason,
                                   cite(e.reason, e.approval.claim).evidence if e.approval else "")
                        for e in plan.excluded),
         not_assessed=knowledge.cards.text("plan", "not_assessed", region=region.name, regulator=region.regulator,
@@ -188,14 +160,14 @@ def plan_view(plan: NextLinePlan, knowledge: Knowledge, cite: _Citations) -> Pla
 def _option(ranked: RankedOption, groups: list[int], cite: _Citations) -> OptionView:
     option = ranked.option
     place = f"{option.group.label}: group {groups.index(option.group_rank) + 1} of {len(groups)} in this service's order"
-    moved = [plain(f.reason) for f in ranked.flags if f.rank_penalty > 0]
+    moved = [f.reason for f in ranked.flags if f.rank_penalty > 0]
     if ranked.score - option.group_rank - rank_penalty(ranked.flags) > 0:  # the rest of the score is the history's
         moved.insert(0, "an agent of its group did not serve this patient")
     if moved:
         place += "; moved down: " + "; ".join(moved)
     # the cautions before the flags are eligibility and history texts; each flag has its own evidence
     unflagged = ranked.cautions[: len(ranked.cautions) - len(ranked.flags)]
-    cautions = [Cited(plain(c), "") for c in unflagged]
+    cautions = [Cited(c, "") for c in unflagged]
     cautions += [cite(f"{f.reason}: {f.advice}" if f.advice else f.reason, f.claim) for f in ranked.flags]
     dose = ranked.approval.dose
     return OptionView(
@@ -255,7 +227,8 @@ def build_view(record: PatientRecord, assessment: Assessment, cards: list[dict[s
                       "the record as read now gives no such card.")
     plan_shown = plan_view(plan, knowledge, cite) if plan is not None else None
     rules = rules_applied(assessment, knowledge, cite)
-    sources = [SourceView(s.title, _SOURCE_KINDS.get(s.kind, s.kind), s.url)
+    words = knowledge.cards.templates["evidence"]  # a source's kind in the words the evidence is named by
+    sources = [SourceView(s.title, words.get(s.kind, s.kind), s.url)
                for s in (knowledge.sources[i] for i in cite.sources if i in knowledge.sources)]
     return CourseView(
         view_id=view_id,
@@ -266,8 +239,8 @@ def build_view(record: PatientRecord, assessment: Assessment, cards: list[dict[s
         plan=plan_shown,
         rules=rules,
         sources=sources,
-        legend=[(word, "") for word in cite.words if word],
-        reasoning=[plain(r) for r in assessment.reasoning],
+        legend=knowledge.cards.text("evidence", "legend"),
+        reasoning=list(assessment.reasoning),
         unread=dict(unread or {}),
         focus=focus,
         topic_note=topic_note,
