@@ -8,7 +8,7 @@ HTML beside the strips, where they can wrap. Every mark is also a row of a table
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from html import escape
 from typing import Any
@@ -69,8 +69,7 @@ class ScoreSeries:
     baseline: SeverityScore | None = None
     target: float | None = None
     target_label: str | None = None
-    ticks: list[float] = field(default_factory=list)
-    svg: str = ""
+    svg: str = ""  # its chart
 
 
 @dataclass
@@ -205,14 +204,14 @@ def nice_ticks(highest: float) -> list[float]:
 def _chart(scale: _Scale, today: date, item: ScoreSeries) -> str:
     top_y, bottom_y = 10, CHART_HEIGHT - 12
     values = [s.value for s in item.scores] + [v for v in (item.target, item.baseline.value if item.baseline else None) if v is not None]
-    item.ticks = nice_ticks(max(values, default=1))
-    highest = item.ticks[-1]
+    ticks = nice_ticks(max(values, default=1))
+    highest = ticks[-1]
 
     def y(value: float) -> float:
         return bottom_y - (bottom_y - top_y) * value / highest
 
     parts = [_grid(scale, today, top_y, bottom_y)]
-    for tick in item.ticks:
+    for tick in ticks:
         parts.append(f'<line x1="{_pc(LEFT)}" y1="{y(tick):.1f}" x2="{_pc(RIGHT)}" y2="{y(tick):.1f}" stroke="{GRID}"/>')
         parts.append(_text(_pc(LEFT), y(tick) + 4, f"{tick:g}", dx="-4", text_anchor="end", fill=SCORE, **{"class": "y-tick"}))
     if item.baseline is not None:

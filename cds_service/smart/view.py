@@ -8,7 +8,7 @@ each claim is said in words (Knowledge.evidence), which a legend explains once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -26,6 +26,7 @@ _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # FHIR te
 # A card's table scrolls inside its own box rather than widening a narrow panel.
 _MARKDOWN.add_render_rule("table_open", lambda *_: '<div class="table-scroll" tabindex="0" role="region" aria-label="Table"><table>\n')
 _MARKDOWN.add_render_rule("table_close", lambda *_: "</table></div>\n")
+
 
 @dataclass(frozen=True)
 class Cited:
@@ -93,7 +94,6 @@ class CourseView:
     unread: dict[str, str]  # optional resource types that could not be read, and why
     focus: str | None = None  # the anchor of the card the app was opened from
     topic_note: str | None = None  # said when that card is not on the page
-    notes: list[str] = field(default_factory=list)
 
 
 class _Citations:
@@ -112,10 +112,13 @@ def card_html(markdown: str) -> str:
     return _MARKDOWN.render(markdown)
 
 
-def banner(patient: dict[str, Any], record: PatientRecord, assessment: Assessment) -> Banner:
+def banner(patient: dict[str, Any], record: PatientRecord, assessment: Assessment, today: date) -> Banner:
     demographics = record.demographics_
-    age = assessment.patient.age_years if assessment.patient else None
-    birth = demographics.birth_date.isoformat() if demographics and demographics.birth_date else None
+    born = demographics.birth_date if demographics else None
+    age = assessment.patient.age_years if assessment.patient else None  # the age the rules used
+    if age is None and born is not None:  # no finding, so no patient factors: count it here
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    birth = born.isoformat() if born else None
     gender = demographics.gender.capitalize() if demographics and demographics.gender else None
     return Banner(_name(patient), birth, f"{age} years" if age is not None else None, gender)
 
@@ -139,11 +142,12 @@ def plan_view(plan: NextLinePlan, knowledge: Knowledge, cite: _Citations) -> Pla
     ranking = knowledge.ranking
     warnings: dict[tuple[str, str], Cited] = {}
     for ranked in plan.offered:
-        named = knowledge.boxed_on_cards.get(ranked.option.rank_group)
-        for warning in ranked.option.warnings if named else ():
+        named = knowledge.boxed_on_cards.get(ranked.option.rank_group)  # the groups whose warnings are stated
+        if named is None:
+            continue
+        for warning in ranked.option.warnings:
             if warning.kind in (WarningKind.BOXED, WarningKind.SPECIAL) and warning.stated_in(plan.region):
                 kind = "Boxed warning" if warning.kind is WarningKind.BOXED else "Special warning"
-                assert named is not None  # only options whose group is named get here
                 warnings.setdefault((named.label, warning.text), cite(f"{kind} ({named.label}): {warning.text}", warning.claim))
     return PlanView(
         why_this_order=(cite(ranking.guideline.text, ranking.guideline.claim), cite(ranking.order.text, ranking.order.claim)),
@@ -232,7 +236,7 @@ def build_view(record: PatientRecord, assessment: Assessment, cards: list[dict[s
                for s in (knowledge.sources[i] for i in cite.sources if i in knowledge.sources)]
     return CourseView(
         view_id=view_id,
-        banner=banner(patient, record, assessment),
+        banner=banner(patient, record, assessment, today),
         today=today,
         timeline=build_timeline(record, assessment, knowledge, today),
         cards=shown,
