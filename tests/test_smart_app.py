@@ -61,7 +61,8 @@ def stack(fhir_server, tmp_path_factory):
         browser.close()
     service.send_signal(signal.SIGTERM)
     log = service.communicate(timeout=30)[0].decode()
-    assert FHIR_TOKEN not in log, "the access token must never be logged"
+    for token in {FHIR_TOKEN, *auth.launch_tokens.values()}:
+        assert token not in log, "an access token must never be logged"
     auth.stop()
 
 
