@@ -5,16 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from ..record.model import Section
+from ..gather.prefetch import section_of
+from ..hooks.catalog import PREFETCH
 
-# What the app reads: the same resources the CDS service's prefetch asks for.
-RESOURCES = tuple(section.value for section in Section)
+# What the app reads: the queries of the CDS service's prefetch. The scopes it asks for are made from the same
+# queries, so they cannot drift apart: one patient-level read scope per resource type read, nothing else.
+READS: Mapping[str, str] = PREFETCH
+RESOURCES = tuple(dict.fromkeys(section_of(query) for query in READS.values()))
 _TIMEOUT = 5
 _MAX_BYTES = 1_000_000
 
@@ -55,8 +59,10 @@ def discover(iss: str) -> SmartConfiguration:
 
 
 def scopes(configuration: SmartConfiguration, ehr_launch: bool) -> str:
+    """The launch context and a read scope per resource type read; no openid or fhirUser (the app never reads who
+    the user is), in the SMART v2 form (.rs) when the server supports it, else v1 (.read)."""
     suffix = "rs" if configuration.v2_scopes else "read"
-    parts = ["launch" if ehr_launch else "launch/patient", "openid", "fhirUser"]
+    parts = ["launch" if ehr_launch else "launch/patient"]
     parts += [f"patient/{resource}.{suffix}" for resource in RESOURCES]
     return " ".join(parts)
 
