@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing = fixture_commands.add_parser("list", help="each scenario: its patient id and what its cards show")
     listing.add_argument("--as-of", type=_day, help="date the patients' stories are told as of (default: today)")
     demo = fixture_commands.add_parser("request", help="print a hook request for a scenario's patient, dated as of today")
-    demo.add_argument("scenario", help="scenario name (`cds-service fixtures list`)")
+    demo.add_argument("scenario", help="scenario name or patient id (`cds-service fixtures list`)")
     demo.add_argument("--hook", default="patient-view", help="patient-view (default), order-select or order-sign")
     demo.add_argument("--order", help="order hooks: the drafted medication as an EHR writes it (default: dupilumab)")
     demo.add_argument("--dose-mg", type=float, help="order hooks: the drafted dose in mg")

@@ -1,6 +1,6 @@
 """Ready-to-send hook requests for the fixture patients, dated as of a day (today by default).
 
-    cds-service fixtures request SCENARIO [--hook patient-view|order-select|order-sign] [--order TEXT] [--dose-mg N]
+    cds-service fixtures request SCENARIO|PATIENT-ID [--hook patient-view|order-select|order-sign] [--order TEXT] [--dose-mg N]
 
 For trying the order hooks end to end where a client cannot draft the order (the public sandbox's Rx View
 offers oral products only): the request carries the scenario's full prefetch and one draft MedicationRequest.
@@ -30,12 +30,23 @@ def scenario_names(directory: Path = SCENARIOS) -> list[str]:
     return sorted(p.name.removesuffix(".json") for p in directory.glob("*.json") if not p.name.endswith(".expected.json"))
 
 
+def scenario_of(name_or_patient: str, directory: Path = SCENARIOS) -> str:
+    """The scenario named so, or the one whose patient has this id."""
+    names = scenario_names(directory)
+    if name_or_patient in names:
+        return name_or_patient
+    for name in names:
+        bundle = json.loads((directory / f"{name}.json").read_text())
+        if any(e["resource"]["resourceType"] == "Patient" and e["resource"].get("id") == name_or_patient for e in bundle["entry"]):
+            return name
+    raise DemoRequestError(f"no scenario or patient id {name_or_patient!r}; `cds-service fixtures list` names them")
+
+
 def load_materialised(name: str, today: date, directory: Path = SCENARIOS) -> tuple[dict[str, Any], dict[str, Any]]:
     """(bundle, expected answer) of a scenario with its dates moved so that its evaluate_at falls on `today`."""
-    path = directory / f"{name}.json"
     if name not in scenario_names(directory):
         raise DemoRequestError(f"no scenario named {name!r}; `cds-service fixtures list` names them")
-    bundle = json.loads(path.read_text())
+    bundle = json.loads((directory / f"{name}.json").read_text())
     expected = json.loads((directory / f"{name}.expected.json").read_text())
     days = shift_days(datetime.fromisoformat(expected["evaluate_at"].replace("Z", "+00:00")), today)
     return materialise(bundle, days), materialise(expected, days)
@@ -75,12 +86,13 @@ def draft_order(patient_id: str, order_id: str, medication: str, dose_mg: float 
 
 def scenario_request(name: str, hook: str = "patient-view", order: str | None = None, dose_mg: float | None = None,
                      today: date | None = None, fhir_server: str = "https://fhir.example.org/r4") -> dict[str, Any]:
-    """A hook request for the scenario's patient as of `today`; order hooks draft `order` (default: dupilumab)."""
+    """A hook request for the patient of the scenario `name` (or the patient with that id) as of `today`; order hooks
+    draft `order` (default: dupilumab)."""
     if hook not in HOOKS:
         raise DemoRequestError(f"--hook must be one of {', '.join(HOOKS)}, not {hook!r}")
     if order is not None and hook == "patient-view":
         raise DemoRequestError("--order is for order-select and order-sign; add --hook order-select")
-    bundle, _ = load_materialised(name, today or date.today())
+    bundle, _ = load_materialised(scenario_of(name), today or date.today())
     resources = [e["resource"] for e in bundle["entry"]]
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     context: dict[str, Any] = {"userId": "Practitioner/demo-dermatologist", "patientId": patient_id}

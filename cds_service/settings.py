@@ -87,7 +87,8 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     ),
     "CDS_SMART_CLIENT_ID": ("dupilumab-cds", "Client id of the SMART app (/smart/launch) at the EHR's authorization server."),
     "CDS_SECRET_KEY": (
-        "", "Signs the SMART app's launch cookie. Empty: random at start (set one shared value for several replicas)."
+        "", "Signs the SMART app's launch and view cookies. Empty: random at start, shared by the workers of one `cds-service serve` "
+        "(set one shared value for several replicas, or for a WSGI server that loads the app per worker)."
     ),
     "CDS_BENCH_ECHO": (
         "false", "Serve POST /bench/echo (parse and return the body): the benchmark's baseline. Off in production."

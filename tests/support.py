@@ -11,8 +11,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from cds_service.demo_requests import load_materialised
-from cds_service.hooks.catalog import PREFETCH, SERVICES
+from cds_service.demo_requests import draft_order, load_materialised, searchset  # noqa: F401 (tests import them from here)
+from cds_service.demo_requests import full_prefetch as demo_full_prefetch
+from cds_service.hooks.catalog import SERVICES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "fhir_fixtures" / "scenarios"
@@ -61,33 +62,9 @@ def load_scenario(name: str, as_of: date | None = None) -> Scenario:
     return Scenario(name, load_json(SCENARIOS / f"{name}.json"), load_json(SCENARIOS / f"{name}.expected.json"))
 
 
-def searchset(resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    entries = [{"fullUrl": f"http://fhir.example.org/{r['resourceType']}/{r['id']}", "resource": r} for r in resources]
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
-
-
 def full_prefetch(scenario: Scenario) -> dict[str, Any]:
     """What a client that fulfils every template would send (null where there is no data)."""
-    prefetch: dict[str, Any] = {}
-    for key, template in PREFETCH.items():
-        resource_type = template.split("?")[0].split("/")[0]
-        found = scenario.of_type(resource_type)
-        if key == "Patient":
-            prefetch[key] = found[0] if found else None
-        else:
-            prefetch[key] = searchset(found)
-    return prefetch
-
-
-def draft_order(patient_id: str, order_id: str, medication: str) -> dict[str, Any]:
-    return {
-        "resourceType": "MedicationRequest",
-        "id": order_id,
-        "status": "draft",
-        "intent": "order",
-        "medicationCodeableConcept": {"text": medication},
-        "subject": {"reference": f"Patient/{patient_id}"},
-    }
+    return demo_full_prefetch(scenario.resources)
 
 
 def dupilumab_draft_order(patient_id: str, order_id: str = "draft-dupilumab") -> dict[str, Any]:

@@ -72,8 +72,8 @@ def test_fixtures_request_gives_today_s_story_for_a_patient(run):
 
 def test_fixtures_request_drafts_the_order_the_sandbox_cannot(run):
     """The public sandbox's Rx View offers no upadacitinib: the order-select call for it is made here instead."""
-    request = run("fixtures", "request", "jak-contra-neutropenia", "--hook", "order-select", "--order", "upadacitinib 15 mg tablet",
-                  "--dose-mg", "15")
+    # by patient id, as `dev` and `fixtures list` name it
+    request = run("fixtures", "request", "neut", "--hook", "order-select", "--order", "upadacitinib 15 mg tablet", "--dose-mg", "15")
     assert request.returncode == 0, request.stderr.decode()
     answer = run("evaluate", "-", stdin=request.stdout)
     cards = json.loads(answer.stdout)["cards"]
@@ -82,7 +82,7 @@ def test_fixtures_request_drafts_the_order_the_sandbox_cannot(run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["fixtures", "request", "no-such-patient"], "no scenario named 'no-such-patient'"),
+    (["fixtures", "request", "no-such-patient"], "no scenario or patient id 'no-such-patient'"),
     (["fixtures", "request", "ad-primary-nonresponse-adult", "--hook", "encounter-start"], "--hook must be one of"),
     (["fixtures", "request", "ad-primary-nonresponse-adult", "--order", "upadacitinib"], "--order is for order-select and order-sign"),
 ])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.cards.prescribing import boxed_warning_lines, ranking_line
+from cds_service.cards.prescribing import boxed_warning_lines
 from clinical import KNOWLEDGE
 from support import hook_request, load_scenario, scenario_names, service_url
 from test_scenarios import created_texts, draft_from
@@ -92,13 +92,6 @@ def test_failure_cards_with_suggestions_say_the_guideline_rates_the_agents_alike
     for card in patient_view_cards(scenario_client, name):
         if card["source"]["topic"]["code"] in FAILURE_TOPICS and card.get("suggestions"):
             assert card["detail"].count(line) == 1, card["summary"]
-
-
-def test_the_ranking_line_for_the_full_list_cites_the_guideline_and_names_the_order_s_evidence_in_plain_words():
-    line = ranking_line(KNOWLEDGE)
-    assert "AAD 2023" in line and "alike" in line
-    assert f"({KNOWLEDGE.evidence(KNOWLEDGE.ranking.guideline.claim)})" in line
-    assert "(secondary overview)" in line  # the order is the Dr.Oracle overview's, status S
 
 
 def test_the_evidence_after_dupilumab_is_the_one_reason_on_its_own_option_s_line(scenario_client):

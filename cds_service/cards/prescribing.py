@@ -1,5 +1,4 @@
-"""What a prescriber must see beside the next-line options: why this order (therapies.toml [ranking]), the
-evidence after dupilumab under each option that has some, and the boxed warning of the agents a card offers,
+"""What a prescriber must see beside the next-line options: the boxed warning of the agents a card offers,
 suggests or screens, stated once per card (therapies.toml [boxed_on_cards]).
 
 The sentences and their sources come from the knowledge files; this module only arranges them.
@@ -11,24 +10,6 @@ from collections.abc import Iterable
 
 from ..knowledge import Knowledge
 from ..knowledge.model import Claim, TherapyOption, WarningKind
-
-
-def ranking_line(knowledge: Knowledge) -> str:
-    """One line: the guideline rates the agents alike, so the order is this service's (with the citations)."""
-    ranking = knowledge.ranking
-    return knowledge.cards.text(
-        "plan", "ranking",
-        guideline=f"{ranking.guideline.text} ({knowledge.evidence(ranking.guideline.claim)})",
-        order=f"{ranking.order.text} ({knowledge.evidence(ranking.order.claim)})",
-    )
-
-
-def evidence_lines(option: TherapyOption, knowledge: Knowledge) -> list[str]:
-    """The option's evidence after dupilumab, as one line nested under its item of the ranked list (or none)."""
-    evidence = option.evidence
-    if evidence is None:
-        return []
-    return [f"    - {evidence.text} ({knowledge.evidence(evidence.claim)})"]
 
 
 def boxed_warning_lines(options: Iterable[TherapyOption], knowledge: Knowledge, region: str) -> list[str]:
