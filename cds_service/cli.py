@@ -178,6 +178,7 @@ def _feedback_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def _devtools(args: argparse.Namespace) -> int:
     from .demo_requests import DemoRequestError, scenario_request
+    from .fixture_dates import service_today
     from .fixtures import FixtureError, PortBusy, describe_scenarios, load_fixtures, run_dev
 
     try:
@@ -186,7 +187,7 @@ def _devtools(args: argparse.Namespace) -> int:
                 print("cds-service: --port must be 1 to 65535 and --fhir-port 0 to 65535", file=sys.stderr)
                 return EXIT_USAGE
             return run_dev(args.port, args.fhir_port, require_fhir_token=args.require_fhir_token)
-        today = getattr(args, "as_of", None) or date.today()
+        today = getattr(args, "as_of", None) or service_today()
         if args.fixtures_command == "request":
             request = scenario_request(args.scenario, args.hook, args.order, args.dose_mg, today)
             print(json.dumps(request, indent=2))

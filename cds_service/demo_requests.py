@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .fixture_dates import materialise, shift_days
+from .fixture_dates import materialise, service_today, shift_days
 from .hooks.catalog import PREFETCH
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fhir_fixtures" / "scenarios"
@@ -92,7 +92,7 @@ def scenario_request(name: str, hook: str = "patient-view", order: str | None = 
         raise DemoRequestError(f"--hook must be one of {', '.join(HOOKS)}, not {hook!r}")
     if order is not None and hook == "patient-view":
         raise DemoRequestError("--order is for order-select and order-sign; add --hook order-select")
-    bundle, _ = load_materialised(scenario_of(name), today or date.today())
+    bundle, _ = load_materialised(scenario_of(name), today or service_today())
     resources = [e["resource"] for e in bundle["entry"]]
     patient_id = next(r["id"] for r in resources if r["resourceType"] == "Patient")
     context: dict[str, Any] = {"userId": "Practitioner/demo-dermatologist", "patientId": patient_id}

@@ -10,11 +10,16 @@ with the day their first day moves to.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 _FULL_DATE = re.compile(r"(?<![\d-])(\d{4})-(\d{2})-(\d{2})(?![\d])")
 _PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?$")
+
+
+def service_today() -> date:
+    """Today as the service's clock counts it (UTC): the day demo stories are told as of."""
+    return datetime.now(UTC).date()
 
 
 def shift_days(anchor: date | datetime, today: date) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from .demo_requests import load_materialised, scenario_names
+from .fixture_dates import service_today
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fhir_fixtures" / "scenarios"
@@ -108,7 +109,7 @@ def shared_bundle(patients: Iterable[str], today: date | None = None) -> dict[st
     for path in sorted(SHARED.glob("*.json")):
         entries += json.loads(path.read_text())["entry"]
     practitioner = next(e["resource"]["id"] for e in entries if e["resource"]["resourceType"] == "Practitioner")
-    day = (today or date.today()).isoformat()
+    day = (today or service_today()).isoformat()
     for patient in patients:
         entries.append({"resource": {
             "resourceType": "Encounter", "id": f"enc-{patient}", "status": "in-progress",
@@ -268,7 +269,7 @@ def run_dev(port: int, fhir_port: int, host: str = "127.0.0.1", require_fhir_tok
     fhir, base = start_fhir_server(fhir_port, env=fhir_env)
     service = None
     try:
-        loaded = load_fixtures(base, loader, as_of=date.today())
+        loaded = load_fixtures(base, loader, as_of=service_today())
         fhir_port = urlsplit(base).port or fhir_port  # the port it took when asked for any (0)
         env = dev_environment(os.environ, port=port, host=host, fhir_port=fhir_port)
         settings = Settings.from_env(env)

@@ -121,24 +121,34 @@ def test_an_order_hook_with_nothing_to_advise_reads_nothing(fhir_scenario_client
     assert requests_seen(fhir_server) == []
 
 
-def test_fixtures_load_is_idempotent_and_prints_the_patients(fhir_server, tmp_path):
+def test_fixtures_load_is_idempotent_prints_the_patients_and_tells_their_stories_as_of_today(tmp_path):
+    """On a server of its own: the shared one holds the scenarios as written, which other tests compare with."""
     import subprocess
     import sys
+    from cds_service.fixture_dates import service_today
+    from cds_service.fixtures import start_fhir_server
+    from support import ROOT, child_env, load_scenario
 
-    from support import ROOT, child_env
-
-    runs = [
-        subprocess.run([sys.executable, "-m", "cds_service", "fixtures", "load", "--fhir-server", fhir_server, "--bearer", FHIR_TOKEN],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env(tmp_path))
-        for _ in range(2)
-    ]
-    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
-    assert runs[0].stdout == runs[1].stdout
-    lines = runs[0].stdout.splitlines()
-    assert len(lines) == len(SCENARIOS)
-    assert "pnr-adult\tad-primary-nonresponse-adult" in lines
-    found = requests.get(f"{fhir_server}/Patient", headers={"Authorization": f"Bearer {FHIR_TOKEN}"}, timeout=10).json()
-    assert len(found["entry"]) == len(SCENARIOS)  # loading twice did not duplicate anyone
+    process, base = start_fhir_server(0)
+    try:
+        runs = [
+            subprocess.run([sys.executable, "-m", "cds_service", "fixtures", "load", "--fhir-server", base],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env(tmp_path))
+            for _ in range(2)
+        ]
+        assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+        assert runs[0].stdout == runs[1].stdout
+        lines = runs[0].stdout.splitlines()
+        assert len(lines) == len(SCENARIOS)
+        assert "pnr-adult\tad-primary-nonresponse-adult" in lines
+        found = requests.get(f"{base}/Patient", timeout=10).json()
+        assert len(found["entry"]) == len(SCENARIOS)  # loading twice did not duplicate anyone
+        course = requests.get(f"{base}/MedicationStatement/pnr-adult-dupi", timeout=10).json()
+        today = load_scenario("ad-primary-nonresponse-adult", as_of=service_today()).of_type("MedicationStatement")[0]
+        assert course["effectivePeriod"]["start"] == today["effectivePeriod"]["start"]  # 26 weeks before today
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 @pytest.mark.server
