@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -116,6 +117,25 @@ def test_a_token_with_wrong_claims_is_refused_without_detail(secured, signer, ch
     change = dict(change)
     url = change.pop("aud", BASE + service_url("patient-view"))
     assert_refused(call(secured(), signer.token(url, **change)))
+
+
+def unsigned_segments(header: dict, claims: dict) -> str:
+    """A token as an attacker writes it, with members PyJWT would refuse to encode (its signature is never reached)."""
+    def part(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part(header)}.{part(claims)}.{part('not-a-signature')}"
+
+
+@pytest.mark.parametrize("header, iss", [
+    ({}, [ISSUER]), ({}, {"url": ISSUER}), ({"kid": ["es-1"]}, ISSUER), ({"jku": ["https://ehr.example.org/jwks"]}, ISSUER),
+])
+def test_a_token_whose_issuer_kid_or_jku_is_not_a_string_is_refused_not_a_server_error(secured, header, iss):
+    """Issue 20, item 6: an unverified `iss` list or object answered 500 (unhashable) before any key was checked."""
+    now = int(time.time())
+    claims = {"iss": iss, "aud": BASE + service_url("patient-view"), "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    token = unsigned_segments({"alg": "ES384", "typ": "JWT", **header}, claims)
+    assert_refused(call(secured(), token))
 
 
 def test_no_token_or_a_malformed_one_is_refused(secured):

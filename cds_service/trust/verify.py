@@ -93,6 +93,8 @@ class ClientVerifier:
             raise AuthFailure(f"algorithm {alg!r} not allowed", unverified, header)
         if header.get("typ") not in (None, "JWT", "jwt"):
             raise AuthFailure("typ is not JWT", unverified, header)
+        if any(not isinstance(v, str) for v in (unverified.get("iss", ""), header.get("kid", ""), header.get("jku", ""))):
+            raise AuthFailure("malformed token: iss, kid and jku must be strings", unverified, header)
         issuer = self.issuers.get(unverified.get("iss"))  # type: ignore[arg-type]
         if issuer is None:
             raise AuthFailure("issuer not trusted", unverified, header)
