@@ -44,9 +44,10 @@ def scenario_of(name_or_patient: str, directory: Path = SCENARIOS) -> str:
 
 def load_materialised(name: str, today: date, directory: Path = SCENARIOS) -> tuple[dict[str, Any], dict[str, Any]]:
     """(bundle, expected answer) of a scenario with its dates moved so that its evaluate_at falls on `today`."""
-    if name not in scenario_names(directory):
+    path = directory / f"{name}.json"
+    if not path.is_file():
         raise DemoRequestError(f"no scenario named {name!r}; `cds-service fixtures list` names them")
-    bundle = json.loads((directory / f"{name}.json").read_text())
+    bundle = json.loads(path.read_text())
     expected = json.loads((directory / f"{name}.expected.json").read_text())
     days = shift_days(datetime.fromisoformat(expected["evaluate_at"].replace("Z", "+00:00")), today)
     return materialise(bundle, days), materialise(expected, days)

@@ -48,10 +48,10 @@ def scenario_bundles(directory: Path = FIXTURES, as_of: date | None = None) -> l
     (fixture_dates.py). Without it, as written (the tests compare with their expected answers as written)."""
     bundles = []
     for name in scenario_names(directory):
-        bundle = json.loads((directory / f"{name}.json").read_text())
-        if as_of is not None:
-            bundle, _ = load_materialised(name, as_of, directory)
-        bundles.append((name, bundle))
+        if as_of is None:
+            bundles.append((name, json.loads((directory / f"{name}.json").read_text())))
+        else:
+            bundles.append((name, load_materialised(name, as_of, directory)[0]))
     return bundles
 
 
@@ -284,10 +284,7 @@ def run_dev(port: int, fhir_port: int, host: str = "127.0.0.1", require_fhir_tok
               + (", FHIR reads need a token it issued" if require_fhir_token else "") + ")")
         print(f"CDS service:  {discovery}")
         print("Open the public CDS Hooks sandbox on a patient (patient id, what the cards show, link):")
-        shows = {}
-        for scenario, patient in loaded:
-            path = FIXTURES / f"{scenario}.expected.json"
-            shows[patient] = what_it_shows(json.loads(path.read_text()), topics, settings.region) if path.exists() else ""
+        shows = {patient: shown for patient, _, shown in describe_scenarios(topics, settings.region)}
         id_width, shows_width = max(map(len, shows)), max(map(len, shows.values()))
         for _, patient in loaded:
             print(f"  {patient:<{id_width}}  {shows[patient]:<{shows_width}}  {sandbox_url(fhir_base, discovery, patient)}")

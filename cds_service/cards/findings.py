@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
 
 from ..assess.course import StopReasonKind
 from ..assess.findings import Assessment, Finding, FindingKind
@@ -70,7 +69,7 @@ def render_finding(
 ) -> Card:
     """One card per finding. `plan` is given for the card that carries the switch suggestions."""
     kind = finding.kind
-    text = finding_text(finding, assessment, plan, context.today, knowledge, dupilumab_orders=dupilumab_orders,
+    text = finding_text(finding, assessment, plan, knowledge, dupilumab_orders=dupilumab_orders,
                         switch_drafted=switch_drafted, baseline_gaps=baseline_gaps)
     suggestions = switch_suggestions(plan, kind.value, finding, context, knowledge, dupilumab_orders) if plan else ()
     link = knowledge.cards.text("course", "timeline_link")
@@ -82,7 +81,6 @@ def finding_text(
     finding: Finding,
     assessment: Assessment,
     plan: NextLinePlan | None,
-    today: date,
     knowledge: Knowledge,
     *,
     dupilumab_orders: tuple[DraftOrder, ...] = (),
