@@ -309,6 +309,8 @@ def _ocular_lines(finding: Finding, knowledge: Knowledge, switching_anyway: bool
         treatments = (f"{u.medication.label()} from {u.start.isoformat() if u.start else 'an unrecorded date'}"
                       for u in ocular.eye_treatments)
         lines.append("- Eye treatment: " + "; ".join(treatments) + ".")
+    if ocular.grade_reasons:  # what makes the grade: steroid weeks, a severe episode's length, corneal involvement
+        lines.append(knowledge.cards.text("course", "graded", grade=ocular.grade.value, reasons="; ".join(ocular.grade_reasons)))
     management = drosd.management[ocular.grade]
     if ocular.red_flags and management.keep_dupilumab:  # urgent: never "keep dupilumab" or "refer in 2-4 weeks"
         hold = drosd.red_flag_management
