@@ -311,7 +311,7 @@ def test_the_service_accepts_tokens_for_either_local_name_and_links_use_the_firs
                          timeout=30)
     assert other.status_code == 401
     via_localhost = post_hook(stack, without_prefetch("drosd-severe-persistent", stack["fhir"]), name="localhost")
-    assert via_localhost.status_code == 200
+    assert via_localhost.status_code == 200, via_localhost.text
     assert via_localhost.json()["cards"][0]["links"][0]["url"] == f"{stack['service']}/smart/launch"
 
 
