@@ -7,6 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# Free text (a CodeableConcept's text, a coding's display, dosage text) is read to its first TEXT_LIMIT characters:
+# names and instructions are far shorter, and every name rule is a regular expression run over the text, so a
+# megabyte of text would cost seconds per call. A code longer than CODE_LIMIT is no code of any terminology
+# (SNOMED CT ids have at most 18 digits; LOINC, RxNorm and ICD-10 codes are shorter) and is not read.
+TEXT_LIMIT = 1000
+CODE_LIMIT = 100
+
+
+def read_text(value: Any) -> str | None:
+    """A free-text value as read: a string, clipped to TEXT_LIMIT; anything else is None."""
+    return value[:TEXT_LIMIT] if isinstance(value, str) else None
+
 
 @dataclass(frozen=True)
 class Coding:
@@ -56,16 +68,15 @@ def concept_from_json(value: Any) -> Concept:
         single = coding_from_json(value)
         if single is not None:
             codings.append(single)
-    text = value.get("text") if isinstance(value.get("text"), str) else None
-    return Concept(codings=tuple(codings), text=text)
+    return Concept(codings=tuple(codings), text=read_text(value.get("text")))
 
 
 def coding_from_json(value: Any) -> Coding | None:
     if not isinstance(value, dict):
         return None
     system = value.get("system") if isinstance(value.get("system"), str) else None
-    code = value.get("code") if isinstance(value.get("code"), str) else None
-    display = value.get("display") if isinstance(value.get("display"), str) else None
+    code = value.get("code") if isinstance(value.get("code"), str) and len(value["code"]) <= CODE_LIMIT else None
+    display = read_text(value.get("display"))
     if not (code or display):
         return None
     return Coding(system=system, code=code, display=display)

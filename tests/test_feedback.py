@@ -95,3 +95,81 @@ def test_invalid_feedback_is_a_400_naming_the_field_and_nothing_is_stored(client
 @pytest.mark.parametrize("body", [{}, {"feedback": []}, {"feedback": "accepted"}, []])
 def test_a_feedback_body_without_feedback_items_is_a_400(client, body):
     assert client.post(FEEDBACK, json=body).status_code == 400
+
+
+# -- feedback identity (docs/operations.md): a re-send that only writes the same feedback differently is stored once
+
+OVERRIDE = {
+    "card": "9b6c7f0e-1111-4222-8333-444455556666",
+    "outcome": "overridden",
+    "overrideReason": {
+        "reason": {"system": "http://example.org/fhir/CodeSystem/dupilumab-cds-override-reason", "code": "plan-in-place", "display": "Next-line therapy already planned"},
+        "userComment": "starting upadacitinib next visit",
+    },
+    "outcomeTimestamp": "2025-09-01T12:30:00Z",
+}
+
+
+def rewritten(item: dict, path: str, value) -> dict:
+    item = copy.deepcopy(item)
+    *parents, last = path.split(".")
+    target = item
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return item
+
+
+@pytest.mark.parametrize("path, value", [
+    ("outcomeTimestamp", "2025-09-01T12:30:00.000Z"),
+    ("outcomeTimestamp", "2025-09-01T12:30:00+00:00"),
+    ("outcomeTimestamp", "2025-09-01T14:30:00+02:00"),
+    ("outcomeTimestamp", "2025-09-01t12:30:00z"),
+    ("extension", [{"url": "http://example.org/ehr-session", "valueString": "42"}]),
+    ("overrideReason.reason.display", "Plan in place"),
+])
+def test_feedback_written_differently_is_the_same_feedback_and_stored_once(client, settings, path, value):
+    assert client.post(FEEDBACK, json={"feedback": [OVERRIDE]}).get_json() == {"received": 1, "stored": 1}
+    again = client.post(FEEDBACK, json={"feedback": [rewritten(OVERRIDE, path, value)]})
+    assert again.status_code == 200 and again.get_json() == {"received": 1, "stored": 0}
+    assert len(stored(settings)) == 1
+
+
+@pytest.mark.parametrize("path, value", [
+    ("outcomeTimestamp", "2025-09-01T12:30:01Z"),
+    ("outcomeTimestamp", "2025-09-01T12:30:00+02:00"),  # two hours earlier, another moment
+    ("overrideReason.userComment", "patient prefers to wait"),
+    ("overrideReason.reason.code", "patient-declined"),
+    ("card", "9b6c7f0e-1111-4222-8333-444455556667"),
+])
+def test_feedback_that_says_something_else_is_stored_as_well(client, settings, path, value):
+    client.post(FEEDBACK, json={"feedback": [OVERRIDE]})
+    assert client.post(FEEDBACK, json={"feedback": [rewritten(OVERRIDE, path, value)]}).get_json() == {"received": 1, "stored": 1}
+    assert len(stored(settings)) == 2
+
+
+def test_accepted_suggestions_in_another_order_are_the_same_feedback(client, settings):
+    item = {"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2025-09-01T12:30:00Z",
+            "acceptedSuggestions": [{"id": "a"}, {"id": "b"}]}
+    client.post(FEEDBACK, json={"feedback": [item]})
+    reordered = {**item, "acceptedSuggestions": [{"id": "b"}, {"id": "a"}]}
+    assert client.post(FEEDBACK, json={"feedback": [reordered]}).get_json()["stored"] == 0
+
+
+@pytest.mark.parametrize("timestamp", ["2025-02-30T12:00:00Z", "2025-09-01T25:00:00Z", "2025-13-01T12:00:00Z"])
+def test_a_timestamp_that_names_no_real_moment_is_a_400(client, settings, timestamp):
+    response = client.post(FEEDBACK, json={"feedback": [{**OVERRIDE, "outcomeTimestamp": timestamp}]})
+    assert response.status_code == 400
+    assert response.get_json()["issue"][0]["expression"] == ["feedback[0].outcomeTimestamp"]
+    assert stored(settings) == []
+
+
+def test_feedback_with_a_member_nested_hundreds_of_levels_is_stored_and_a_retry_is_not_stored_again(client, settings):
+    """The idempotency key once serialised the whole item, and serialising fails past 254 levels: every retry was a 500."""
+    deep = "[" * 300 + "1" + "]" * 300
+    body = ('{"feedback": [{"card": "c2", "outcome": "overridden", "outcomeTimestamp": "2025-09-01T12:30:00Z", '
+            f'"extension": {deep}}}]}}').encode()
+    first = client.post(FEEDBACK, data=body, content_type="application/json")
+    retry = client.post(FEEDBACK, data=body, content_type="application/json")
+    assert (first.status_code, first.get_json()) == (200, {"received": 1, "stored": 1})
+    assert (retry.status_code, retry.get_json()) == (200, {"received": 1, "stored": 0})

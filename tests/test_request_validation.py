@@ -133,6 +133,23 @@ def test_a_non_json_content_type_is_a_415(client, good):
     outcome(response)
 
 
+def test_a_body_without_a_content_type_is_a_415_not_guessed_to_be_json(client, good):
+    response = client.post(PATIENT_VIEW, data=json.dumps(good))
+    assert response.headers.get("Content-Type", "").startswith("application/fhir+json")
+    assert response.status_code == 415
+    outcome(response)
+
+
+@pytest.mark.parametrize("field", ["hookInstance", "fhirServer", "context.patientId", "prefetch.Condition"])
+def test_a_rejected_field_nested_a_thousand_levels_is_a_400_naming_it(client, good, field):
+    """Within the JSON parser's 1,024 levels; the message about such a value once exhausted recursion (500)."""
+    nested = "[" * 1000 + "1" + "]" * 1000
+    raw = json.dumps(replaced(good, field, "@@")).replace('"@@"', nested)
+    response = client.post(PATIENT_VIEW, data=raw, content_type="application/json")
+    assert response.status_code == 400
+    assert field in expressions(response)
+
+
 def test_an_unknown_service_is_a_404(client, good):
     response = client.post("/cds-services/no-such-service", json=good)
     assert response.status_code == 404

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import subprocess
 import sys
 
@@ -76,6 +78,41 @@ def test_errors_over_http_are_operation_outcomes(server):
     assert huge.status_code == 413 and huge.json()["resourceType"] == "OperationOutcome"
     missing = requests.post(f"{base}/cds-services/nope", json={}, timeout=5)
     assert missing.status_code == 404
+
+
+def chunked(base: str, chunks: list[bytes], content_type: bytes = b"application/json") -> tuple[int, dict]:
+    """POST a body with Transfer-Encoding: chunked, each of `chunks` written as sent (size line included)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /cds-services/dupilumab-next-line-patient-view HTTP/1.1\r\nHost: x\r\nContent-Type: " + content_type
+                     + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + b"".join(chunks))
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def chunk(data: bytes) -> bytes:
+    return f"{len(data):x}".encode() + b"\r\n" + data + b"\r\n"
+
+
+@pytest.mark.parametrize("size_line", [b"zz", b"-5", b"1x"])
+def test_a_malformed_chunk_size_is_a_400(server, size_line):
+    base, _, _ = server
+    status, body = chunked(base, [size_line + b"\r\nabc\r\n0\r\n\r\n"])
+    assert status == 400 and body["resourceType"] == "OperationOutcome"
+    assert "could not be read" in body["issue"][0]["diagnostics"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_and_one_within_it_is_answered(server):
+    base, _, _ = server  # the server's limit: 200,000 bytes
+    over = b"[" + b"1," * 100_000 + b"1]"
+    status, body = chunked(base, [chunk(over[:150_000]), chunk(over[150_000:]), b"0\r\n\r\n"])
+    assert status == 413 and body["resourceType"] == "OperationOutcome"
+    request = json.dumps(load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")).encode()
+    status, body = chunked(base, [chunk(request[:1000]), chunk(request[1000:]), b"0\r\n\r\n"])
+    assert status == 200 and len(body["cards"]) == 1
 
 
 def test_feedback_over_http_is_stored_once(server):

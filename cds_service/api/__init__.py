@@ -62,7 +62,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     else:
         log.warning(_AUTH_OFF_WARNING)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte over the limit: a chunked body (no Content-Length) is then read far enough to tell one that is too
+    # large (413, routes._body_bytes) from one exactly at the limit.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     # The SMART app keeps its launch state (PKCE verifier, state) in a signed cookie, never the token.
     app.secret_key = settings.secret_key or secrets.token_urlsafe(32)
     app.session_interface = smart_routes.LaunchStateSessions()

@@ -9,14 +9,17 @@ echoes the submitted value: values may be PHI or tokens.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
+from itertools import islice
 from typing import Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
@@ -55,16 +58,46 @@ def _schemas() -> dict[str, dict[str, Any]]:
     return schemas
 
 
+# The reference validator's messages quote the offending value (repr): for a 5 MB value, or one nested a thousand
+# levels, that costs seconds or a RecursionError. These keywords say only that the value failed; `_problem` words it.
+Keyword = Callable[[Any, Any, Any, Any], Iterator[ValidationError]]
+
+
+def _terse(failed: Callable[[Any, Any, Any], bool]) -> Keyword:
+    def keyword(validator: Any, value: Any, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        if failed(validator, value, instance):
+            yield ValidationError("failed")
+    return keyword
+
+
+def _is(validator: Any, instance: Any, kind: str) -> bool:
+    return bool(validator.is_type(instance, kind))
+
+
+_TERSE_KEYWORDS: dict[str, Keyword] = {
+    "type": _terse(lambda v, types, i: not any(_is(v, i, t) for t in (types if isinstance(types, list) else [types]))),
+    "pattern": _terse(lambda v, pattern, i: _is(v, i, "string") and re.search(pattern, i) is None),
+    "minLength": _terse(lambda v, limit, i: _is(v, i, "string") and len(i) < limit),
+    "maxLength": _terse(lambda v, limit, i: _is(v, i, "string") and len(i) > limit),
+    "minItems": _terse(lambda v, limit, i: _is(v, i, "array") and len(i) < limit),
+    "maxItems": _terse(lambda v, limit, i: _is(v, i, "array") and len(i) > limit),
+    "minimum": _terse(lambda v, limit, i: _is(v, i, "number") and i < limit),
+    "const": _terse(lambda v, const, i: not (type(i) is type(const) and i == const)),
+    "enum": _terse(lambda v, values, i: not any(type(i) is type(e) and i == e for e in values)),
+}
+_TerseValidator = validators.extend(Draft202012Validator, _TERSE_KEYWORDS)
+
+
 @lru_cache(maxsize=1)
-def _validators() -> dict[str, Draft202012Validator]:
-    """The reference validators: slow, and they list every problem."""
+def _validators() -> dict[str, Any]:
+    """The reference validators (terse): slow, and they find every problem."""
     schemas = _schemas()
     registry = Registry().with_resources((s["$id"], Resource.from_contents(s)) for s in schemas.values())
-    validators = {}
+    checkers = {}
     for name, schema in schemas.items():
         Draft202012Validator.check_schema(schema)
-        validators[name] = Draft202012Validator(schema, registry=registry)
-    return validators
+        checkers[name] = _TerseValidator(schema, registry=registry)
+    return checkers
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +113,12 @@ def _check(name: str, instance: Any, prefix: str) -> None:
     try:
         _compiled()[name](instance)
     except fastjsonschema.JsonSchemaException:
-        _raise_problems(_validators()[name].iter_errors(instance), prefix=prefix)
+        try:
+            _raise_problems(_validators()[name].iter_errors(instance), prefix=prefix)
+        except RecursionError:
+            raise InvalidRequest([Problem(prefix or "(body)", "is nested too deeply")]) from None
+    except RecursionError:
+        raise InvalidRequest([Problem(prefix or "(body)", "is nested too deeply")]) from None
 
 
 def context_schema_name(hook: str) -> str | None:
@@ -112,7 +150,27 @@ def parse_hook_request(body: Any, expected_hook: str) -> HookRequest:
 
 def parse_feedback(body: Any) -> list[Mapping[str, Any]]:
     _check("feedback.schema.json", body, prefix="")
-    return list(body["feedback"])
+    items = list(body["feedback"])
+    unreal = [i for i, item in enumerate(items) if feedback_instant(item["outcomeTimestamp"]) is None]
+    if unreal:
+        raise InvalidRequest([Problem(f"feedback[{i}].outcomeTimestamp", "is not a real date and time") for i in unreal[:_MAX_PROBLEMS]])
+    return items
+
+
+def feedback_instant(timestamp: str) -> datetime | None:
+    """The instant an RFC 3339 date-time (as the feedback schema admits it) names, in UTC to the microsecond;
+    None for a date or time that does not exist. A leap second (:60) is read as the second before it."""
+    text = timestamp.upper()
+    leap = text[17:19] == "60"
+    if leap:
+        text = text[:17] + "59" + text[19:]
+    try:
+        instant = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if instant.tzinfo is None:
+        return None
+    return instant.astimezone(UTC)
 
 
 def _check_selections(context: Mapping[str, Any]) -> None:
@@ -129,11 +187,9 @@ def _check_selections(context: Mapping[str, Any]) -> None:
 
 
 def _raise_problems(errors: Iterable[ValidationError], prefix: str) -> None:
-    problems = []
-    for error in sorted(errors, key=lambda e: [str(p) for p in e.absolute_path]):
-        problems.append(_problem(error, prefix))
-        if len(problems) == _MAX_PROBLEMS:
-            break
+    """The first problems found, in path order: a body with a million errors costs no more than one with ten."""
+    first = islice(errors, _MAX_PROBLEMS)
+    problems = [_problem(error, prefix) for error in sorted(first, key=lambda e: [str(p) for p in e.absolute_path])]
     if problems:
         raise InvalidRequest(problems)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..knowledge.concepts import ConceptDefinition, ConceptKind, ConceptMatcher
+from ..terminology import read_text
 from . import fhir_json as fj
 from .model import (
     Concept,
@@ -318,7 +319,7 @@ class _Reader:
                 "status_reasons": fj.concepts(checked.get("statusReason")),
                 "reasons": fj.concepts(checked.get("reasonCode")),
                 "route": _text_of(dosage.get("route")),
-                "dose_text": dosage.get("text") if isinstance(dosage.get("text"), str) else None,
+                "dose_text": read_text(dosage.get("text")),
                 "dose_mg": _mg(dosage.get("dose")),
             }
 
@@ -446,8 +447,8 @@ def _dosage_details(dosages: Any, strength_mg: float | None = None) -> dict[str,
             continue
         details["route"] = details["route"] or _text_of(dosage.get("route"))
         details["interval_days"] = details["interval_days"] or _timing_interval_days(_obj(_obj(dosage.get("timing")).get("repeat")))
-        if details["dose_text"] is None and isinstance(dosage.get("text"), str):
-            details["dose_text"] = dosage["text"]
+        if details["dose_text"] is None:
+            details["dose_text"] = read_text(dosage.get("text"))
         for dose_and_rate in _list(dosage.get("doseAndRate")):
             if details["dose_mg"] is None and isinstance(dose_and_rate, dict):
                 quantity = dose_and_rate.get("doseQuantity")
@@ -539,8 +540,9 @@ def _medication_context(resource: dict[str, Any]) -> tuple[str, ...]:
         for dosage in dosages if isinstance(dosages, list) else ([dosages] if isinstance(dosages, dict) else []):
             if isinstance(dosage, dict):
                 texts.extend(fj.concept(dosage.get("route")).names())
-                if isinstance(dosage.get("text"), str):
-                    texts.append(dosage["text"])
+                text = read_text(dosage.get("text"))
+                if text:
+                    texts.append(text)
     return tuple(texts)
 
 
@@ -582,8 +584,9 @@ def _qualitative_result(resource: dict[str, Any], definitions: Sequence[ConceptD
         if said & definition.positive_answers:
             return "positive"
     texts = list(answer.names())
-    if isinstance(resource.get("valueString"), str):
-        texts.append(resource["valueString"])
+    value_text = read_text(resource.get("valueString"))
+    if value_text:
+        texts.append(value_text)
     for text in texts:
         if _INDETERMINATE_TEXT.search(text):
             return "indeterminate"

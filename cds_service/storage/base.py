@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..hooks.validation import feedback_instant
+
 
 class StoreUnavailable(Exception):
     """The database cannot be reached or refused the write; feedback answers 503 so the client retries."""
@@ -92,9 +94,24 @@ class Store(Protocol):
 
 
 def feedback_key(service_id: str, item: Mapping[str, Any]) -> str:
-    """Identical feedback sent twice has the same key, so it is stored once."""
-    canonical = orjson.dumps({"service": service_id, "item": item}, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()
+    """Feedback's identity (docs/operations.md): the service, the card, the outcome, the instant of the outcome (in
+    UTC: `.000Z` and `+00:00` name the same one), the accepted suggestions as a set, the override reason's system
+    and code, and the comment. Members outside these (a reason's display, extensions) do not make it another
+    piece of feedback, so a re-send that differs only there is stored once."""
+    instant = feedback_instant(item["outcomeTimestamp"])
+    override = item.get("overrideReason") or {}
+    reason = override.get("reason") or {}
+    identity = [
+        service_id,
+        item["card"],
+        item["outcome"],
+        instant.isoformat() if instant else item["outcomeTimestamp"],
+        sorted({s["id"] for s in item.get("acceptedSuggestions", ())}),
+        reason.get("system"),
+        reason.get("code"),
+        override.get("userComment"),
+    ]
+    return hashlib.sha256(orjson.dumps(identity)).hexdigest()
 
 
 def feedback_row(service_id: str, item: Mapping[str, Any], received_at: str) -> tuple[Any, ...]:
