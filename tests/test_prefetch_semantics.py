@@ -113,6 +113,32 @@ def test_a_prefetched_patient_that_is_not_the_context_patient_is_not_used(post, 
     assert "Patient/pnr-adult" in problems(response)["prefetch.Patient"]
 
 
+@pytest.mark.parametrize("subject", [
+    {"reference": "other"}, {"reference": "Group/pnr-adult"}, {"reference": ""}, {"reference": "patient/pnr-adult"},
+    {"reference": "urn:uuid:7d5bd0f4-4b43-4d43-9a0e-0e0a3c6f1a11"}, {"reference": "Patient/pnr-adult/extra"},
+    {"identifier": {"value": "pnr-adult"}}, {"display": "the patient"}, "Patient/pnr-adult", None,
+])
+def test_a_resource_whose_subject_is_not_a_patient_reference_to_this_patient_is_not_counted(post, scenario, subject):
+    """One form only (docs/security.md): the dupilumab course named with any other subject fires no card."""
+    prefetch = full_prefetch(scenario)
+    for entry in prefetch["MedicationStatement"]["entry"]:
+        entry["resource"] = {**entry["resource"], "subject": subject}
+    response = post(prefetch)
+    assert response.status_code == 200
+    assert response.get_json() == {"cards": []}
+
+
+@pytest.mark.parametrize("reference", [
+    "Patient/pnr-adult", "https://ehr.example.org/fhir/Patient/pnr-adult", "http://127.0.0.1:8080/fhir/Patient/pnr-adult/_history/3",
+])
+def test_a_subject_of_the_one_form_relative_or_absolute_is_this_patients(post, scenario, reference):
+    prefetch = full_prefetch(scenario)
+    for entry in prefetch["MedicationStatement"]["entry"]:
+        entry["resource"] = {**entry["resource"], "subject": {"reference": reference}}
+    response = post(prefetch)
+    assert [c["source"]["topic"]["code"] for c in response.get_json()["cards"]] == ["dupilumab-inadequate-response"]
+
+
 def test_resources_of_another_patient_in_a_searchset_are_ignored(post, scenario):
     prefetch = full_prefetch(scenario)
     for entry in prefetch["MedicationStatement"]["entry"]:

@@ -248,6 +248,19 @@ def reference_target(value: Any) -> tuple[str, str] | None:
     return None
 
 
+# `Patient/{id}`, relative or on any server, optionally with a version; ids as FHIR R4 defines them.
+_PATIENT_REFERENCE = re.compile(r"(?:https?://[^\s]+/)?Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
+
+
+def patient_reference_id(reference: Any) -> str | None:
+    """The patient id of a reference of the one form a subject may take (`Patient/{id}`, relative or absolute);
+    None for any other value: another type (`Group/1`), a lowercase type, `urn:uuid:...`, an empty string."""
+    if not isinstance(reference, str):
+        return None
+    found = _PATIENT_REFERENCE.fullmatch(reference)
+    return found.group(1) if found else None
+
+
 def number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None

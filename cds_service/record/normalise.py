@@ -118,25 +118,29 @@ class _Reader:
 
     # -- shared checks -------------------------------------------------------------------
 
-    def _other_patient(self, raw: dict[str, Any]) -> str | None:
-        """The id of the other patient a resource names as its subject, if it names one."""
+    def _not_the_patients(self, raw: dict[str, Any]) -> str | None:
+        """Why a resource is not the context patient's, or None when it is (docs/security.md, "Whose data it is"):
+        its subject (or patient) must be a reference of one form, `Patient/{id}` relative or absolute (optionally
+        `/_history/{version}`), naming the context patient. A resource naming no subject at all came from a
+        search for this patient and is kept (Observation.subject is optional in FHIR R4)."""
         for element in _SUBJECT_ELEMENTS:
-            reference = raw.get(element)
-            if isinstance(reference, dict) and reference.get("reference") == self._own_reference:
+            if element not in raw:
+                continue
+            value = raw[element]
+            reference = value.get("reference") if isinstance(value, dict) else None
+            if reference == self._own_reference:
                 return None  # the common case, without parsing
-            target = fj.reference_target(reference)
-            if target is not None:
-                kind, rid = target
-                return rid if kind == "Patient" and rid != self.patient_id else None
+            named = fj.patient_reference_id(reference)
+            if named is None:
+                return f"its {element} is not a reference of the form Patient/{{id}}"
+            return None if named == self.patient_id else f"belongs to Patient/{named}, not Patient/{self.patient_id}"
         return None
 
     def _belongs_to_patient(self, raw: dict[str, Any], notes: list[str] | None = None) -> bool:
-        other = self._other_patient(raw)
-        if other is not None:
-            (self.notes if notes is None else notes).append(
-                f"{fj.resource_label(raw)}: belongs to Patient/{other}, not Patient/{self.patient_id}; ignored"
-            )
-        return other is None
+        why = self._not_the_patients(raw)
+        if why is not None:
+            (self.notes if notes is None else notes).append(f"{fj.resource_label(raw)}: {why}; ignored")
+        return why is None
 
     def _checked(self, raw: dict[str, Any]) -> dict[str, Any] | None:
         if raw.get("status") == "entered-in-error" or fj.code_of(raw.get("verificationStatus")) == "entered-in-error":
@@ -336,7 +340,7 @@ class _Reader:
             lambda code: self.matcher.match_element(code, OBSERVATION_KINDS),
             frozenset(d.id for d in definitions.values() if d.kind is ConceptKind.SCORE),
             self.observation,
-            lambda raw: self._other_patient(raw) is not None,
+            lambda raw: self._not_the_patients(raw) is not None,
         )
 
     def observation(self, raw: dict[str, Any], code: Concept, matches: tuple[ConceptMatch, ...], notes: list[str]) -> ObservationEntry | None:
