@@ -217,7 +217,21 @@ def _devtools(args: argparse.Namespace) -> int:
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from .server import run_server
+    from .storage import StoreUnavailable, open_store
+    from .trust.issuers import IssuerConfigError, load_trusted_issuers
 
+    # What the workers would each fail on, said once in one line before anything starts.
+    try:
+        if settings.auth_required:
+            load_trusted_issuers(settings.trusted_issuers)
+    except IssuerConfigError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        open_store(settings.database_url).close()
+    except StoreUnavailable as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     run_server(
         settings,
         host=args.host or settings.host,
@@ -228,7 +242,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+    try:
+        raw = sys.stdin.buffer.read() if args.request == "-" else Path(args.request).read_bytes()
+    except OSError as error:
+        print(f"cds-service: cannot read the request {args.request}: {error.strerror or type(error).__name__}"
+              " (give a hook request JSON file, or - to read it from stdin)", file=sys.stderr)
+        return EXIT_USAGE
     now = args.now or datetime.now(UTC)
     try:
         body = orjson.loads(raw)

@@ -166,14 +166,14 @@ class Settings:
 
         public_base_urls = _base_urls(raw("CDS_PUBLIC_BASE_URL"))
         values: dict[str, object] = {
-            "database_url": raw("CDS_DATABASE_URL"),
+            "database_url": _database_url(raw("CDS_DATABASE_URL")),
             "redis_url": raw("CDS_REDIS_URL"),
             "redis_prefix": raw("CDS_REDIS_PREFIX"),
             "auth_required": _auth(raw("CDS_AUTH")),
             "trusted_issuers": raw("CDS_TRUSTED_ISSUERS"),
             "public_base_url": public_base_urls[0] if public_base_urls else "",
             "public_base_urls": public_base_urls,
-            "jwt_algorithms": tuple(a.strip() for a in raw("CDS_JWT_ALGORITHMS").split(",") if a.strip()),
+            "jwt_algorithms": _jwt_algorithms(raw("CDS_JWT_ALGORITHMS")),
             "jwt_leeway_seconds": _positive_int(raw("CDS_JWT_LEEWAY_SECONDS"), "CDS_JWT_LEEWAY_SECONDS"),
             "jwt_max_lifetime_seconds": _positive_int(raw("CDS_JWT_MAX_LIFETIME_SECONDS"), "CDS_JWT_MAX_LIFETIME_SECONDS"),
             "max_body_bytes": _positive_int(raw("CDS_MAX_BODY_BYTES"), "CDS_MAX_BODY_BYTES"),
@@ -197,7 +197,7 @@ class Settings:
             "patient_cache_resources": _count(raw("CDS_PATIENT_CACHE_RESOURCES"), "CDS_PATIENT_CACHE_RESOURCES"),
             "bench_echo": _flag(raw("CDS_BENCH_ECHO"), "CDS_BENCH_ECHO"),
             "dev_now": _dev_now(raw("CDS_DEV_NOW"), _auth(raw("CDS_AUTH"))),
-            "log_level": raw("CDS_LOG_LEVEL").upper(),
+            "log_level": str(_choice(raw("CDS_LOG_LEVEL"), "CDS_LOG_LEVEL", {n.lower(): n for n in LOG_LEVELS})),
             "log_format": _choice(raw("CDS_LOG_FORMAT"), "CDS_LOG_FORMAT", {"json": "json", "text": "text"}),
             "max_requests": _count(raw("CDS_MAX_REQUESTS"), "CDS_MAX_REQUESTS"),
             "metrics_dir": raw("CDS_METRICS_DIR"),
@@ -244,6 +244,32 @@ def _base_urls(value: str) -> tuple[str, ...]:
             )
         urls.append(item.rstrip("/"))
     return tuple(dict.fromkeys(urls))
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# Signatures with a public key only: a shared-secret (HMAC) or `none` token could be forged by anyone who can
+# read a configuration that holds the secret, so neither can be switched on.
+ASYMMETRIC_JWT_ALGORITHMS = ("ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA")
+
+
+def _database_url(value: str) -> str:
+    if value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        return value
+    scheme = value.split("://")[0] + "://" if "://" in value else value[:20]  # never the rest: it may hold a password
+    raise SettingsError(
+        f"CDS_DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server), got one starting {scheme!r}"
+    )
+
+
+def _jwt_algorithms(value: str) -> tuple[str, ...]:
+    algorithms = tuple(a.strip() for a in value.split(",") if a.strip())
+    unknown = [a for a in algorithms if a not in ASYMMETRIC_JWT_ALGORITHMS]
+    if unknown or not algorithms:
+        raise SettingsError(
+            f"CDS_JWT_ALGORITHMS may list only asymmetric algorithms ({', '.join(ASYMMETRIC_JWT_ALGORITHMS)}); "
+            f"{'got ' + ', '.join(unknown) if unknown else 'it is empty'}"
+        )
+    return algorithms
 
 
 def _positive_int(value: str, name: str) -> int:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -25,10 +26,14 @@ def readme_table() -> str:
 
 
 def env_example() -> str:
-    lines = ["# Settings for cds-service. Copy to .env (or export) and change what you need.",
-             "# Every setting has the default shown; the service starts with none set.", ""]
+    """Every setting commented out at its default, quoted for the shell: sourced as it is, the file changes
+    nothing (scripts/serve then runs as the README says); uncomment a line to change that setting."""
+    lines = ["# Settings for cds-service, each at its default and commented out. Copy to .env, uncomment and change",
+             "# what you need, then: set -a; . ./.env; set +a; ./scripts/serve",
+             "# Production needs at least CDS_AUTH=required (the service's default; scripts/serve turns it off unless",
+             "# set), CDS_TRUSTED_ISSUERS and CDS_PUBLIC_BASE_URL.", ""]
     for name, (default, description) in SETTINGS_DOC.items():
-        lines += [f"# {description}", f"{name}={default}", ""]
+        lines += [f"# {description}", f"#{name}={shlex.quote(default) if default else ''}", ""]
     return "\n".join(lines)
 
 

@@ -86,6 +86,40 @@ def test_a_bad_setting_stops_the_command_with_a_clear_message(run):
     assert "CDS_REGION must be a region code of the knowledge base, such as US or EU; got 'Mars'" in result.stderr.decode()
 
 
+def write(path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+# Operator mistakes: one plain line on stderr naming what is wrong and how to put it right, and the exit code the
+# README gives (64 a wrong value or unreadable request, 78 an unusable file the service needs, 3 no database).
+MISTAKES = [
+    ("evaluate a missing file", ["evaluate", "no-such-request.json"], {}, 64, "cannot read the request no-such-request.json: No such file"),
+    ("evaluate a folder", ["evaluate", "fhir_fixtures"], {}, 64, "cannot read the request fhir_fixtures: Is a directory"),
+    ("a database URL of no known kind", ["serve"], {"CDS_DATABASE_URL": "nonsense://x"}, 64,
+     "CDS_DATABASE_URL must start with sqlite:/// (a file) or postgresql:// (a server)"),
+    ("an unknown log level", ["serve"], {"CDS_LOG_LEVEL": "LOUD"}, 64, "CDS_LOG_LEVEL must be one of debug, info, warning, error, critical"),
+    ("a shared-secret JWT algorithm", ["serve"], {"CDS_JWT_ALGORITHMS": "ES384,HS256"}, 64,
+     "CDS_JWT_ALGORITHMS may list only asymmetric algorithms"),
+    ("PostgreSQL not listening", ["serve", "--port", "1"], {"CDS_DATABASE_URL": "postgresql://cds:s3cret@127.0.0.1:9/cds"}, 3,
+     "PostgreSQL at 127.0.0.1:9/cds unavailable"),
+    ("a trusted-issuers file that is not JSON", ["serve", "--port", "1"], {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": "@{tmp}/issuers.json"},
+     78, "is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
+    ("a trusted-issuers file that is missing", ["serve", "--port", "1"], {"CDS_AUTH": "required", "CDS_TRUSTED_ISSUERS": "@{tmp}/none.json"},
+     78, "none.json: No such file or directory"),
+]
+
+
+@pytest.mark.parametrize("mistake, args, settings, code, says", MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_an_operator_mistake_is_one_plain_line_and_a_documented_exit_code(run, tmp_path, mistake, args, settings, code, says):
+    write(tmp_path / "issuers.json", "{not json")
+    result = run(*args, stdin=b"", env_extra={k: v.replace("{tmp}", str(tmp_path)) for k, v in settings.items()})
+    lines = result.stderr.decode().strip().splitlines()
+    assert result.returncode == code, lines
+    assert len(lines) == 1 and lines[0].startswith("cds-service: ") and says in lines[0], lines
+    assert "s3cret" not in lines[0]
+
+
 def test_a_region_the_knowledge_base_does_not_hold_stops_the_service_naming_the_ones_it_does(run):
     result = run("evaluate", "-", stdin=b"{}", env_extra={"CDS_REGION": "UK"})
     assert result.returncode != 0

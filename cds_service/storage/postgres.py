@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -29,6 +30,13 @@ from .base import (
 
 log = logging.getLogger("cds_service.storage")
 _MIGRATION_LOCK = 7_140_202_611  # pg_advisory_xact_lock key: one replica migrates at a time
+
+
+def _reason(error: Exception) -> str:
+    """The error's kind and libpq's reason ("Connection refused", "timeout expired", 'role "x" does not exist')."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = lines[0].split("failed: ")[-1].removeprefix("FATAL:").strip() if lines else ""
+    return f"{type(error).__name__}: {detail[:120]}" if detail else type(error).__name__
 
 
 class PostgresStore:
@@ -57,7 +65,13 @@ class PostgresStore:
                         connection.execute(statement)
                     connection.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
         except psycopg.Error as error:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {type(error).__name__}") from None
+            raise StoreUnavailable(f"PostgreSQL at {self.where} unavailable: {_reason(error)}") from None
+
+    @property
+    def where(self) -> str:
+        """host:port/database of the URL: never the user or password."""
+        parts = urlsplit(self.url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
 
     def _pool_(self) -> ConnectionPool:
         # Opened lazily, so a store created before gunicorn forks hands no pool threads to its workers.
@@ -79,7 +93,7 @@ class PostgresStore:
                 with connection.transaction():
                     return work(connection)
         except (psycopg.Error, TimeoutError) as error:
-            raise StoreUnavailable(f"PostgreSQL unavailable: {type(error).__name__}") from None
+            raise StoreUnavailable(f"PostgreSQL at {self.where} unavailable: {_reason(error)}") from None
 
     def save_feedback(self, service_id: str, items: Sequence[Mapping[str, Any]]) -> SaveResult:
         received_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -28,8 +28,12 @@ class TrustedIssuer:
     tenant: str | None
 
 
+def _named_file(value: str) -> str | None:
+    return value[1:] if value.startswith("@") else None
+
+
 def load_trusted_issuers(value: str) -> dict[str, TrustedIssuer]:
-    value = value.strip()
+    value = value_given = value.strip()
     if not value:
         return {}
     if value.startswith("@"):
@@ -41,10 +45,12 @@ def load_trusted_issuers(value: str) -> dict[str, TrustedIssuer]:
         base = path.parent
     else:
         base = Path.cwd()
+    where = f"CDS_TRUSTED_ISSUERS file {value_path}" if (value_path := _named_file(value_given)) else "CDS_TRUSTED_ISSUERS"
     try:
         entries = json.loads(value)
-    except json.JSONDecodeError:
-        raise IssuerConfigError("CDS_TRUSTED_ISSUERS is not valid JSON") from None
+    except json.JSONDecodeError as error:
+        raise IssuerConfigError(f"{where} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno}); "
+                                "it must be a JSON array of issuers, see deploy/trusted-issuers.sandbox.json") from None
     if not isinstance(entries, list):
         raise IssuerConfigError("CDS_TRUSTED_ISSUERS must be a JSON array of issuers")
     issuers = {}
