@@ -52,6 +52,7 @@ def _get() -> dict[str, Any]:
                     "cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]
                 ),
                 auth=Counter("cds_auth_failures_total", "Refused client tokens, by reason", ["reason"]),
+                key_sets=Counter("cds_key_set_fetches_total", "Fetches of trusted issuers' key sets, by result", ["result"]),
                 patient_cache=Counter("cds_patient_cache_lookups_total", "Hook calls whose patient was (hit) or was not (miss) "
                                       "in this worker's cache", ["result"]),
             )
@@ -108,6 +109,11 @@ def count_patient_cache_lookup(hit: bool) -> None:
 def count_auth_failure(reason: str) -> None:
     kind = next((label for start, label in _AUTH_REASONS if reason.startswith(start)), "other")
     _child("auth", kind).inc()
+
+
+@_never_fails
+def count_key_set_fetch(ok: bool) -> None:
+    _child("key_sets", "ok" if ok else "failed").inc()
 
 
 def exposition() -> tuple[bytes, str]:

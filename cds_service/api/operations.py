@@ -29,7 +29,26 @@ def live() -> Response:
 
 @blueprint.get("/healthz/ready")
 def ready() -> Response:
-    """Ready when the database, the shared cache (if configured) and every trusted issuer's key set can be used."""
+    """Ready when the database and the shared cache (if configured) can be used. Not the issuers' key servers:
+    one issuer's outage would take every replica out of service for every issuer (see /healthz/details)."""
+    checks = _dependency_checks()
+    healthy = all(value == "ok" for value in checks.values())
+    if not healthy:
+        log.warning("not ready: %s", {k: v for k, v in checks.items() if v != "ok"})
+    return _json({"status": "ready" if healthy else "unready", "checks": checks}, 200 if healthy else 503)
+
+
+@blueprint.get("/healthz/details")
+def details() -> Response:
+    """Readiness's checks and what is known of each trusted issuer's key set (from the cache: no fetch)."""
+    current = state()
+    checks = _dependency_checks()
+    issuers = current.verifier.key_set_status() if current.verifier is not None else {}
+    ready_now = all(value == "ok" for value in checks.values())
+    return _json({"status": "ready" if ready_now else "unready", "checks": checks, "issuer_key_sets": issuers})
+
+
+def _dependency_checks() -> dict[str, str]:
     current = state()
     checks: dict[str, str] = {}
     try:
@@ -43,13 +62,7 @@ def ready() -> Response:
             checks["cache"] = "ok"
         except Exception:  # any client error means the cache cannot be used
             checks["cache"] = "unavailable"
-    if current.verifier is not None:
-        for issuer, problem in current.verifier.key_set_problems().items():
-            checks[f"issuer {issuer}"] = problem or "ok"
-    healthy = all(value == "ok" for value in checks.values())
-    if not healthy:
-        log.warning("not ready: %s", {k: v for k, v in checks.items() if v != "ok"})
-    return _json({"status": "ready" if healthy else "unready", "checks": checks}, 200 if healthy else 503)
+    return checks
 
 
 @blueprint.get("/metrics")

@@ -22,6 +22,8 @@ class SharedState(Protocol):
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
 
+    def delete(self, key: str) -> None: ...
+
     def ping(self) -> None: ...
 
 
@@ -53,6 +55,10 @@ class MemoryState:
         with self._lock:
             self._items[key] = (time.monotonic() + ttl_seconds, value)
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
     def ping(self) -> None:
         return None
 
@@ -73,6 +79,9 @@ class RedisState:
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         self.client.set(self.prefix + key, value, ex=max(ttl_seconds, 1))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
 
     def ping(self) -> None:
         self.client.ping()
@@ -126,6 +135,9 @@ class WorkersState:
         self._write("INSERT INTO shared_items (key, expires, value) VALUES (?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET expires = excluded.expires, value = excluded.value",
                     (key, time.time() + ttl_seconds, value))
+
+    def delete(self, key: str) -> None:
+        self._write("DELETE FROM shared_items WHERE key = ?", (key,))
 
     def ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()

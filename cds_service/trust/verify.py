@@ -12,27 +12,22 @@ claims, never the token.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jwt
-import requests
 
 from .issuers import TrustedIssuer
+from .key_sets import KeySets, KeySetUnavailable
 from .shared import SharedState
 
 log = logging.getLogger("cds_service.auth")
 
 _SYMMETRIC = {"HS256", "HS384", "HS512"}
-_JWKS_TTL = 3600
 _JWKS_REFRESH_INTERVAL = 30  # at most one refetch per key set per 30 s: unknown kids cannot flood the issuer
-_JWKS_MAX_BYTES = 1_000_000
 
 
 class AuthFailure(Exception):
@@ -77,6 +72,7 @@ class ClientVerifier:
         self.leeway = leeway_seconds
         self.max_lifetime = max_lifetime_seconds
         self.clock = clock
+        self.key_sets = KeySets(state)
 
     def verify(self, authorization: str | None, audience: str | Sequence[str]) -> ClientIdentity:
         """`audience`: the URL called, or that URL under each name the service is reached by (one must match)."""
@@ -129,20 +125,10 @@ class ClientVerifier:
             raise AuthFailure("jti replayed", claims, header)
         return ClientIdentity(issuer.iss, claims.get("tenant"), claims.get("sub"))
 
-    def key_set_problems(self) -> dict[str, str | None]:
-        """For readiness: can each trusted issuer's configured key set be read now? (jku-only issuers are
-        checked when a token names one.)"""
-        problems: dict[str, str | None] = {}
-        for issuer in self.issuers.values():
-            source = issuer.jwks_file or issuer.jwks_url
-            if source is None:
-                continue
-            try:
-                self._key_set(source, refresh=False)
-                problems[issuer.iss] = None
-            except AuthFailure as failure:
-                problems[issuer.iss] = failure.reason
-        return problems
+    def key_set_status(self) -> dict[str, str]:
+        """For the detailed health view: what is known of each issuer's key set, without fetching any."""
+        return {issuer.iss: self.key_sets.status(source) for issuer in self.issuers.values()
+                if (source := issuer.jwks_file or issuer.jwks_url) is not None}
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -169,33 +155,10 @@ class ClientVerifier:
         return key
 
     def _key_set(self, source: str, refresh: bool) -> jwt.PyJWKSet:
-        cached = None if refresh else self.state.get(f"jwks:{source}")
-        raw = cached if cached is not None else self._fetch(source)
-        if cached is None:
-            self.state.set(f"jwks:{source}", raw, _JWKS_TTL)
         try:
-            return jwt.PyJWKSet.from_dict(json.loads(raw))
-        except (ValueError, jwt.PyJWTError):
-            raise AuthFailure("the issuer's key set is unreadable") from None
-
-    def _fetch(self, source: str) -> bytes:
-        if not source.startswith("https://"):
-            try:
-                return Path(source).read_bytes()
-            except OSError:
-                raise AuthFailure("the issuer's key file is unreadable") from None
-        if urlsplit(source).scheme != "https":
-            raise AuthFailure("key set URL is not https")
-        try:
-            with requests.get(source, timeout=3, allow_redirects=False, stream=True) as response:
-                if response.status_code != 200:
-                    raise AuthFailure(f"key set fetch answered HTTP {response.status_code}")
-                body = response.raw.read(_JWKS_MAX_BYTES + 1, decode_content=True)
-        except requests.RequestException:
-            raise AuthFailure("key set could not be fetched") from None
-        if len(body) > _JWKS_MAX_BYTES:
-            raise AuthFailure("key set too large")
-        return body
+            return self.key_sets.keys(source, refresh)
+        except KeySetUnavailable as failure:
+            raise AuthFailure(f"key set unavailable: {failure}") from None
 
 
 def _pick(keys: jwt.PyJWKSet, kid: str | None) -> Any:
