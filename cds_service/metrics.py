@@ -52,6 +52,8 @@ def _get() -> dict[str, Any]:
                     "cds_fhir_reads_total", "Reads from EHR FHIR servers when prefetch lacked data", ["section", "outcome"]
                 ),
                 auth=Counter("cds_auth_failures_total", "Refused client tokens, by reason", ["reason"]),
+                audit=Counter("cds_audit_records_total", "Audit records by fate: written, spooled at exit for the next "
+                              "process, dropped", ["result"]),
                 key_sets=Counter("cds_key_set_fetches_total", "Fetches of trusted issuers' key sets, by result", ["result"]),
                 patient_cache=Counter("cds_patient_cache_lookups_total", "Hook calls whose patient was (hit) or was not (miss) "
                                       "in this worker's cache", ["result"]),
@@ -109,6 +111,11 @@ def count_patient_cache_lookup(hit: bool) -> None:
 def count_auth_failure(reason: str) -> None:
     kind = next((label for start, label in _AUTH_REASONS if reason.startswith(start)), "other")
     _child("auth", kind).inc()
+
+
+@_never_fails
+def count_audit_records(result: str, count: int) -> None:
+    _child("audit", result).inc(count)
 
 
 @_never_fails

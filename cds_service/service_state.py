@@ -7,6 +7,7 @@ made the two packages import each other.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,9 @@ class ServiceState:
     clock: Callable[[], datetime]
     verifier: ClientVerifier | None  # None: authentication is off (development)
     shared: SharedState
+    # Feedback writes waiting on the database at once in this process: at most half its threads, so a slow or
+    # locked database never takes the threads hook calls need (the rest of the feedback gets a quick 503).
+    feedback_writers: threading.BoundedSemaphore
 
 
 def state() -> ServiceState:

@@ -26,7 +26,7 @@ def test_the_postgresql_store_migrates_once_and_keeps_feedback_idempotent(make_a
     client = app.test_client()
     make_app(CDS_DATABASE_URL=postgres_url)  # a second replica starting: migrations are not applied twice
     with psycopg.connect(postgres_url) as connection:
-        assert [r[0] for r in connection.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2]
+        assert [r[0] for r in connection.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
     feedback = load_json(EXTERNAL / "ahrq-cql-services" / "feedbackFor2.json")
     url = service_url("patient-view") + "/feedback"
     assert client.post(url, json=feedback).get_json() == {"received": 2, "stored": 2}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from ..service_state import ServiceState
 from ..settings import Settings
 from ..smart import routes as smart_routes
 from ..storage import Store, open_store
-from ..storage.audit import AuditWriter
+from ..storage.audit import AuditWriter, spool_folder
 from ..trust import ClientVerifier
 from ..trust.issuers import load_trusted_issuers
 from ..trust.shared import shared_state
@@ -74,10 +75,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None, 
     app.extensions["cds_service"] = ServiceState(
         engine=Engine.from_settings(settings),
         store=store,
-        audit=AuditWriter(store),
+        audit=AuditWriter(store, spool_folder(settings.database_url)),
         clock=clock,
         verifier=verifier,
         shared=shared,
+        feedback_writers=threading.BoundedSemaphore(max(1, settings.threads // 2)),
     )
     app.register_blueprint(routes.blueprint)  # first: its request id and timer cover refused calls too
     app.register_blueprint(smart_routes.blueprint)

@@ -95,11 +95,18 @@ def call_service(service_id: str) -> Response:
 def feedback(service_id: str) -> Response:
     service = _service(service_id)
     items = parse_feedback(_json_body())
-    try:
-        result = state().store.save_feedback(service.id, items)
-    except StoreUnavailable:
-        log.error("feedback could not be stored (request %s); the client is told to retry", g.get("request_id"))
+    current = state()
+    if not current.feedback_writers.acquire(blocking=False):
+        log.error("feedback not stored (request %s): every feedback slot is waiting on the database; the client is "
+                  "told to retry", g.get("request_id"))
         return outcome_response(503, "feedback could not be stored now; send it again later")
+    try:
+        result = current.store.save_feedback(service.id, items)
+    except StoreUnavailable as error:
+        log.error("feedback not stored (request %s): %s; the client is told to retry", g.get("request_id"), error)
+        return outcome_response(503, "feedback could not be stored now; send it again later")
+    finally:
+        current.feedback_writers.release()
     return json_response({"received": result.received, "stored": result.stored})
 
 

@@ -50,6 +50,10 @@ SQLITE: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 3: one row readiness rewrites, to prove the database takes writes (a SELECT 1 never touches the file)
+    """
+    CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
+    """,
 )
 
 POSTGRES: tuple[str, ...] = (
@@ -92,6 +96,9 @@ POSTGRES: tuple[str, ...] = (
         hook_instance TEXT,
         at TEXT NOT NULL
     );
+    """,
+    """
+    CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
     """,
 )
 

@@ -14,8 +14,11 @@ from psycopg_pool import ConnectionPool
 
 from . import migrations
 from .base import (
+    BACKGROUND_WAIT_MS,
     REASONS_QUERY,
     REPORT_QUERY,
+    REPORT_WAIT_MS,
+    REQUEST_WAIT_MS,
     AuditRecord,
     FeedbackReportRow,
     SaveResult,
@@ -87,10 +90,13 @@ class PostgresStore:
                 self._pool.close()
                 self._pool = None
 
-    def _run(self, work):
+    def _run(self, work, wait_ms: int = REQUEST_WAIT_MS):
+        """`work` in a transaction; waiting at most `wait_ms` for a pooled connection and for each statement
+        (locks included): a request thread gets a quick StoreUnavailable from a slow or locked database."""
         try:
-            with self._pool_().connection() as connection:
+            with self._pool_().connection(timeout=wait_ms / 1000) as connection:
                 with connection.transaction():
+                    connection.execute(f"SET LOCAL statement_timeout = {int(wait_ms)}")
                     return work(connection)
         except (psycopg.Error, TimeoutError) as error:
             raise StoreUnavailable(f"PostgreSQL at {self.where} unavailable: {_reason(error)}") from None
@@ -127,7 +133,7 @@ class PostgresStore:
                 if cards:
                     cursor.executemany("INSERT INTO issued_card VALUES (%s, %s, %s, %s, %s) ON CONFLICT (uuid) DO NOTHING", cards)
 
-        self._run(insert)
+        self._run(insert, BACKGROUND_WAIT_MS)
 
     def feedback_entries(self, service_id: str | None = None) -> list[StoredFeedback]:
         def select(connection: psycopg.Connection) -> list[StoredFeedback]:
@@ -139,15 +145,19 @@ class PostgresStore:
                 ).fetchall()
             return [stored_feedback(row) for row in rows]
 
-        return self._run(select)
+        return self._run(select, REPORT_WAIT_MS)
 
     def audit_entries(self) -> list[AuditRecord]:
         return self._run(lambda c: [audit_record(row) for row in c.execute(
             "SELECT at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status, outcome,"
-            " latency_ms, card_topics FROM audit ORDER BY id").fetchall()])
+            " latency_ms, card_topics FROM audit ORDER BY id").fetchall()], REPORT_WAIT_MS)
 
     def feedback_report(self) -> list[FeedbackReportRow]:
-        return self._run(lambda c: report_rows(c.execute(REPORT_QUERY).fetchall(), c.execute(REASONS_QUERY).fetchall()))
+        return self._run(lambda c: report_rows(c.execute(REPORT_QUERY).fetchall(), c.execute(REASONS_QUERY).fetchall()),
+                         REPORT_WAIT_MS)
 
     def check(self) -> None:
-        self._run(lambda c: c.execute("SELECT 1").fetchone())
+        """Raise StoreUnavailable unless a write commits now (readiness)."""
+        self._run(lambda c: c.execute(
+            "INSERT INTO readiness_probe (id, at) VALUES (1, %s) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+            (datetime.now(UTC).isoformat(),)))

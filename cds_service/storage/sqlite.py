@@ -11,8 +11,10 @@ from typing import Any
 
 from . import migrations
 from .base import (
+    BACKGROUND_WAIT_MS,
     REASONS_QUERY,
     REPORT_QUERY,
+    REQUEST_WAIT_MS,
     AuditRecord,
     FeedbackReportRow,
     SaveResult,
@@ -42,7 +44,6 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        connection.execute("PRAGMA busy_timeout=10000")
         connection.execute("PRAGMA journal_mode=WAL")
         # WAL with synchronous=NORMAL: a commit survives a crash of the service, and costs no fsync
         # (an audit write per hook call was the largest cost of a small request).
@@ -80,10 +81,18 @@ class SQLiteStore:
         finally:
             connection.close()
 
+    def _begin(self, busy_ms: int) -> sqlite3.Connection:
+        """A write transaction, waiting at most `busy_ms` for another writer's lock: a request thread waits
+        briefly (feedback answers 503 rather than hold a thread the hook calls need), the audit writer longer."""
+        connection = self._connection()
+        connection.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+        connection.execute("BEGIN IMMEDIATE")
+        return connection
+
     def _write(self, statement: str, rows: Sequence[Sequence[Any]]) -> int:
         connection = self._connection()
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            self._begin(REQUEST_WAIT_MS)
             before = connection.total_changes
             connection.executemany(statement, rows)
             changed = connection.total_changes - before
@@ -106,7 +115,7 @@ class SQLiteStore:
     def record_calls(self, records: Sequence[AuditRecord]) -> None:
         connection = self._connection()
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            self._begin(BACKGROUND_WAIT_MS)
             connection.executemany(
                 "INSERT INTO audit (at, service_id, hook, hook_instance, client_issuer, client_tenant, patient, status,"
                 " outcome, latency_ms, card_topics) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -141,7 +150,9 @@ class SQLiteStore:
         return report_rows(connection.execute(REPORT_QUERY).fetchall(), connection.execute(REASONS_QUERY).fetchall())
 
     def check(self) -> None:
+        """Raise StoreUnavailable unless a write commits now (a file that became read-only, a full disk, a lock
+        held longer than a request would wait)."""
         try:
-            self._connection().execute("SELECT 1").fetchone()
-        except sqlite3.Error as error:
-            raise StoreUnavailable(f"SQLite unavailable: {type(error).__name__}") from None
+            self._write("INSERT OR REPLACE INTO readiness_probe (id, at) VALUES (?, ?)", [(1, datetime.now(UTC).isoformat())])
+        except StoreUnavailable as unavailable:
+            raise StoreUnavailable(f"SQLite unavailable for writing: {str(unavailable).removeprefix('SQLite write failed: ')}") from None
