@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import socket
 import tempfile
 from typing import Any
 
@@ -65,7 +66,17 @@ def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) 
         "logger_class": "cds_service.logs.GunicornLogger",
         "preload_app": True,  # load knowledge once, fail before forking if it is broken
         "child_exit": lambda server, worker: worker_exited(worker.pid),
+        "when_ready": send_without_delay,
     }
+
+
+def send_without_delay(server: Any) -> None:
+    """TCP_NODELAY on the listening sockets, which the connections they accept inherit (Linux). gunicorn writes a
+    response's headers and body separately; with Nagle's algorithm the body waits for the headers' ACK, which a
+    proxy on a keep-alive connection delays by up to 40 ms (a 9 KB card through nginx took 44 ms, not 1)."""
+    for listener in server.LISTENERS:
+        if listener.sock.family in (socket.AF_INET, socket.AF_INET6):
+            listener.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def run_server(settings: Settings, *, host: str, port: int, workers: int) -> None:

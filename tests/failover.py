@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,8 @@ class Figures:
     replays_refused: int = 0
     retried_by_nginx: int = 0
     served_by_a_after_restart: int = 0
+    card_ms_direct: float = 0.0  # median, one card response over keep-alive, straight to replica B
+    card_ms_through_nginx: float = 0.0  # the same, through nginx
 
     def summary(self) -> dict[str, object]:
         latencies = sorted(call.seconds * 1000 for call in self.calls if call.status == 200)
@@ -93,6 +96,7 @@ class Figures:
             "latency ms p50/p95/p99/max": [pct(0.5), pct(0.95), pct(0.99), round(latencies[-1], 1) if latencies else 0.0],
             "feedback rows acknowledged / stored": [self.feedback_acknowledged, self.feedback_stored],
             "replayed tokens refused / tried": [self.replays_refused, self.replays_tried],
+            "card response ms direct / through nginx (median)": [self.card_ms_direct, self.card_ms_through_nginx],
         }
 
 
@@ -167,6 +171,21 @@ class Stack:
         return retried
 
 
+def card_latency_ms(stack: Stack, base: str, body: dict, calls: int = 60) -> float:
+    """Median milliseconds of a hook call answered with its card (about 8 KB), one after another over one
+    keep-alive connection (as an EHR's client), after 10 to warm up."""
+    session = requests.Session()
+    times = []
+    for _ in range(calls + 10):
+        headers = {"Authorization": f"Bearer {stack.signer.token(stack.base + HOOK_PATH)}"}
+        payload = {**body, "hookInstance": str(uuid.uuid4())}
+        started = time.perf_counter()
+        response = session.post(base + HOOK_PATH, json=payload, headers=headers, timeout=30)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200 and response.json()["cards"], response.status_code
+    return round(statistics.median(times[10:]), 2)
+
+
 def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: float = 20, connections: int = 8,
                  folder: Path | None = None) -> Figures:
     folder = folder or Path(tempfile.mkdtemp(prefix="cds-failover-"))
@@ -178,6 +197,8 @@ def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: 
     acknowledged_cards: list[str] = []
     stop = threading.Event()
     stack.start()
+    figures.card_ms_direct = card_latency_ms(stack, f"http://127.0.0.1:{stack.ports[1]}", body)
+    figures.card_ms_through_nginx = card_latency_ms(stack, stack.base, body)
     began = time.monotonic()
 
     def client(index: int) -> None:
