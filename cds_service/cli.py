@@ -216,6 +216,7 @@ def _devtools(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from .front_proxy import FrontProxyError, nginx_binary
     from .server import run_server
     from .storage import StoreUnavailable, open_store
     from .trust.issuers import IssuerConfigError, load_trusted_issuers
@@ -232,12 +233,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     except StoreUnavailable as error:
         print(f"cds-service: {error}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    run_server(
-        settings,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-    )
+    try:
+        if settings.front_proxy == "nginx":
+            nginx_binary()
+    except FrontProxyError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        run_server(
+            settings,
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=args.workers or settings.workers,
+        )
+    except FrontProxyError as error:
+        print(f"cds-service: {error}", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 

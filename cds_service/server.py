@@ -6,11 +6,13 @@ import gc
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from .front_proxy import FrontProxyError, front_proxy_folder, gunicorn_socket, start_front_proxy, stop_front_proxy, stop_when_it_exits
 from .logs import gunicorn_logconfig
 from .metrics import worker_exited
 from .settings import Settings
@@ -25,7 +27,8 @@ class _Gunicorn(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable: gunicorn 25.1+
+                self.cfg.set(key, value)
 
     def load(self):
         from .api import create_app
@@ -67,6 +70,8 @@ def gunicorn_options(settings: Settings, *, host: str, port: int, workers: int) 
         "preload_app": True,  # load knowledge once, fail before forking if it is broken
         "child_exit": lambda server, worker: worker_exited(worker.pid),
         "when_ready": send_without_delay,
+        # gunicornc's control socket goes under $HOME, which a read-only root filesystem refuses; nothing uses it.
+        "control_socket_disable": True,
     }
 
 
@@ -90,10 +95,32 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> Non
             os.unlink(os.path.join(folder, stale))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
     master = os.getpid()
+    options = gunicorn_options(settings, host=host, port=port, workers=workers)
+    proxy_folder = front_proxy_folder() if settings.front_proxy == "nginx" else None
+    started: list[subprocess.Popen] = []
+    if proxy_folder is not None:
+        options["bind"] = f"unix:{gunicorn_socket(proxy_folder)}"
+
+        def when_ready(server: Any) -> None:
+            # Once gunicorn's socket exists: nginx never answers 502 for a socket that is not there yet.
+            send_without_delay(server)
+            try:
+                started.append(start_front_proxy(proxy_folder, host=host, port=port, workers=workers,
+                                                 max_body_bytes=settings.max_body_bytes, read_timeout=settings.timeout_seconds))
+            except FrontProxyError as error:
+                server.log.error("%s", error)
+                server.halt(exit_status=78)  # EXIT_CONFIG, as the command line says before anything starts
+            stop_when_it_exits(started[0])
+
+        options["when_ready"] = when_ready
     try:
-        _Gunicorn(settings, gunicorn_options(settings, host=host, port=port, workers=workers), runtime_dir).run()
+        _Gunicorn(settings, options, runtime_dir).run()
     finally:
         # Workers are forked inside run() and unwind through here when they exit (e.g. recycled after
         # CDS_MAX_REQUESTS): only the master may remove what the other workers still use.
         if os.getpid() == master:
+            for proxy in started:
+                stop_front_proxy(proxy)
             shutil.rmtree(runtime_dir, ignore_errors=True)
+            if proxy_folder is not None:
+                shutil.rmtree(proxy_folder, ignore_errors=True)

@@ -103,6 +103,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "CDS_MAX_REQUESTS": ("2000", "A gunicorn worker is replaced after this many requests (with jitter), bounding any slow leak."),
     "CDS_METRICS_DIR": ("", "Folder where gunicorn workers write their metrics for /metrics. Empty: a new temporary folder."),
     "CDS_HOST": ("127.0.0.1", "Address `cds-service serve` binds to."),
+    "CDS_FRONT_PROXY": (
+        "off",
+        "`nginx`: `serve` runs nginx in front of gunicorn (same container), reading each request whole before a worker "
+        "sees it, so slow clients cannot tie up worker threads; the image sets it. `off`: gunicorn answers directly "
+        "(development, or behind your own buffering proxy such as `deploy/nginx`).",
+    ),
     "CDS_PORT": ("8080", "Port `cds-service serve` binds to."),
     "CDS_WORKERS": ("2", "gunicorn worker processes for `cds-service serve`."),
     "CDS_THREADS": ("4", "Threads per gunicorn worker (FHIR reads wait on the network)."),
@@ -149,6 +155,7 @@ class Settings:
     dev_now: datetime | None
     log_level: str
     log_format: str
+    front_proxy: str
     max_requests: int
     metrics_dir: str
     host: str
@@ -199,6 +206,7 @@ class Settings:
             "dev_now": _dev_now(raw("CDS_DEV_NOW"), _auth(raw("CDS_AUTH"))),
             "log_level": str(_choice(raw("CDS_LOG_LEVEL"), "CDS_LOG_LEVEL", {n.lower(): n for n in LOG_LEVELS})),
             "log_format": _choice(raw("CDS_LOG_FORMAT"), "CDS_LOG_FORMAT", {"json": "json", "text": "text"}),
+            "front_proxy": str(_choice(raw("CDS_FRONT_PROXY"), "CDS_FRONT_PROXY", {"nginx": "nginx", "off": "off"})),
             "max_requests": _count(raw("CDS_MAX_REQUESTS"), "CDS_MAX_REQUESTS"),
             "metrics_dir": raw("CDS_METRICS_DIR"),
             "host": raw("CDS_HOST"),
