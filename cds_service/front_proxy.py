@@ -26,7 +26,7 @@ _CONFIG = """\
 worker_processes {workers};
 pid {prefix}/nginx.pid;
 error_log stderr warn;
-events {{ worker_connections 4096; }}
+events {{ worker_connections 1024; }}  # a container's usual open-file limit
 http {{
     client_body_temp_path {prefix}/client_body;
     proxy_temp_path {prefix}/proxy;

@@ -19,7 +19,7 @@ MARKER_OF_FIXTURE = {
     "own_postgres_url": "postgres",
     "redis_prefix": "redis",
 }
-SLOW_LANE_MARKERS = ("server", "node", "postgres", "redis", "browser", "nginx", "compose")
+SLOW_LANE_MARKERS = ("server", "node", "postgres", "redis", "browser", "nginx", "compose", "container")
 
 
 def pytest_addoption(parser):
