@@ -6,10 +6,11 @@ import copy
 import json
 import os
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from cds_service.demo_requests import draft_order, load_materialised, searchset  # noqa: F401 (tests import them from here)
 from cds_service.demo_requests import full_prefetch as demo_full_prefetch
@@ -173,3 +174,14 @@ def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(response.text) for sample in family.samples}
+
+
+def replaced(body: dict, dotted: str, value: Any) -> dict:
+    """A deep copy of `body` with the member at the dotted path ("overrideReason.reason.display") set to `value`."""
+    body = copy.deepcopy(body)
+    *parents, last = dotted.split(".")
+    target = body
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return body

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from cds_service.storage import open_store
-from support import EXTERNAL, load_json, service_url
+from support import EXTERNAL, load_json, replaced, service_url
 
 FEEDBACK = service_url("patient-view") + "/feedback"
 
@@ -46,21 +46,20 @@ def test_feedback_survives_a_restart(make_app, settings, ahrq_feedback):
     assert len(stored(settings)) == 2
 
 
+OVERRIDE = {
+    "card": "9b6c7f0e-1111-4222-8333-444455556666",
+    "outcome": "overridden",
+    "overrideReason": {
+        "reason": {"system": "http://example.org/fhir/CodeSystem/dupilumab-cds-override-reason", "code": "plan-in-place",
+                   "display": "Next-line therapy already planned"},
+        "userComment": "starting upadacitinib next visit",
+    },
+    "outcomeTimestamp": "2025-09-01T12:30:00Z",
+}
+
+
 def test_an_override_keeps_its_reason_and_comment(client, settings):
-    body = {
-        "feedback": [
-            {
-                "card": "9b6c7f0e-1111-4222-8333-444455556666",
-                "outcome": "overridden",
-                "overrideReason": {
-                    "reason": {"system": "http://example.org/fhir/CodeSystem/dupilumab-cds-override-reason", "code": "plan-in-place", "display": "Next-line therapy already planned"},
-                    "userComment": "starting upadacitinib next visit",
-                },
-                "outcomeTimestamp": "2025-09-01T12:30:00Z",
-            }
-        ]
-    }
-    assert client.post(FEEDBACK, json=body).status_code == 200
+    assert client.post(FEEDBACK, json={"feedback": [OVERRIDE]}).status_code == 200
     (row,) = stored(settings)
     assert (row.outcome, row.override_reason_code, row.user_comment) == ("overridden", "plan-in-place", "starting upadacitinib next visit")
 
@@ -99,27 +98,6 @@ def test_a_feedback_body_without_feedback_items_is_a_400(client, body):
 
 # -- feedback identity (docs/operations.md): a re-send that only writes the same feedback differently is stored once
 
-OVERRIDE = {
-    "card": "9b6c7f0e-1111-4222-8333-444455556666",
-    "outcome": "overridden",
-    "overrideReason": {
-        "reason": {"system": "http://example.org/fhir/CodeSystem/dupilumab-cds-override-reason", "code": "plan-in-place", "display": "Next-line therapy already planned"},
-        "userComment": "starting upadacitinib next visit",
-    },
-    "outcomeTimestamp": "2025-09-01T12:30:00Z",
-}
-
-
-def rewritten(item: dict, path: str, value) -> dict:
-    item = copy.deepcopy(item)
-    *parents, last = path.split(".")
-    target = item
-    for part in parents:
-        target = target[part]
-    target[last] = value
-    return item
-
-
 @pytest.mark.parametrize("path, value", [
     ("outcomeTimestamp", "2025-09-01T12:30:00.000Z"),
     ("outcomeTimestamp", "2025-09-01T12:30:00+00:00"),
@@ -130,7 +108,7 @@ def rewritten(item: dict, path: str, value) -> dict:
 ])
 def test_feedback_written_differently_is_the_same_feedback_and_stored_once(client, settings, path, value):
     assert client.post(FEEDBACK, json={"feedback": [OVERRIDE]}).get_json() == {"received": 1, "stored": 1}
-    again = client.post(FEEDBACK, json={"feedback": [rewritten(OVERRIDE, path, value)]})
+    again = client.post(FEEDBACK, json={"feedback": [replaced(OVERRIDE, path, value)]})
     assert again.status_code == 200 and again.get_json() == {"received": 1, "stored": 0}
     assert len(stored(settings)) == 1
 
@@ -144,7 +122,7 @@ def test_feedback_written_differently_is_the_same_feedback_and_stored_once(clien
 ])
 def test_feedback_that_says_something_else_is_stored_as_well(client, settings, path, value):
     client.post(FEEDBACK, json={"feedback": [OVERRIDE]})
-    assert client.post(FEEDBACK, json={"feedback": [rewritten(OVERRIDE, path, value)]}).get_json() == {"received": 1, "stored": 1}
+    assert client.post(FEEDBACK, json={"feedback": [replaced(OVERRIDE, path, value)]}).get_json() == {"received": 1, "stored": 1}
     assert len(stored(settings)) == 2
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from support import hook_request, load_scenario, service_url
+from support import hook_request, load_scenario, replaced, service_url
 
 PATIENT_VIEW = service_url("patient-view")
 
@@ -36,16 +36,6 @@ def without(body: dict, dotted: str) -> dict:
     for part in parents:
         target = target[part]
     del target[last]
-    return body
-
-
-def replaced(body: dict, dotted: str, value) -> dict:
-    body = copy.deepcopy(body)
-    *parents, last = dotted.split(".")
-    target = body
-    for part in parents:
-        target = target[part]
-    target[last] = value
     return body
 
 

@@ -85,12 +85,9 @@ class KeySets:
             return self._cached_or_last_good(source, "another fetch of it is still running")
         try:
             if waited or not refresh:  # another thread fetched, or failed to, while this one waited
-                cached = self.state.get(f"jwks:{source}")
-                if cached is not None:
-                    return cached
-                failed = self.state.get(f"jwks-failed:{source}")
-                if failed is not None:
-                    return self._last_good(source, failed.decode(errors="replace"))
+                settled = self._settled(source)
+                if settled is not None:
+                    return settled
             if not self.state.add_if_absent(f"jwks-fetching:{source}", int(FETCH_SECONDS + READ_SECONDS) + 1):
                 return self._wait_for_other_process(source)
             try:
@@ -122,13 +119,19 @@ class KeySets:
         deadline = time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             time.sleep(0.05)
-            cached = self.state.get(f"jwks:{source}")
-            if cached is not None:
-                return cached
-            failed = self.state.get(f"jwks-failed:{source}")
-            if failed is not None:
-                return self._last_good(source, failed.decode(errors="replace"))
+            settled = self._settled(source)
+            if settled is not None:
+                return settled
         return self._cached_or_last_good(source, "another process's fetch of it did not finish in time")
+
+    def _settled(self, source: str) -> bytes | None:
+        """What another fetch has just settled: the fresh key set, or after its failure the last good one (or
+        KeySetUnavailable); None while nothing is settled."""
+        cached = self.state.get(f"jwks:{source}")
+        if cached is not None:
+            return cached
+        failed = self.state.get(f"jwks-failed:{source}")
+        return None if failed is None else self._last_good(source, failed.decode(errors="replace"))
 
     def _cached_or_last_good(self, source: str, reason: str) -> bytes:
         cached = self.state.get(f"jwks:{source}")
