@@ -81,10 +81,14 @@ class AuditWriter:
                 self._drop(len(batch), "the process is exiting and no spool folder is set")
                 return
             try:
-                self.spool.mkdir(parents=True, exist_ok=True)
+                # Audit records name patients: the folders and the file are this user's alone.
+                self.spool.parent.mkdir(mode=0o700, exist_ok=True)
+                self.spool.mkdir(mode=0o700, exist_ok=True)
                 path = self.spool / f"{time.time_ns()}-{os.getpid()}.jsonl"
                 temporary = path.with_suffix(".part")
-                temporary.write_bytes(b"".join(orjson.dumps(asdict(r)) + b"\n" for r in batch))
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as handle:
+                    handle.write(b"".join(orjson.dumps(asdict(r)) + b"\n" for r in batch))
                 temporary.rename(path)
             except OSError as error:
                 self._drop(len(batch), f"the spool folder could not be written ({error.strerror})")
