@@ -32,7 +32,8 @@ class ServiceState:
     verifier: ClientVerifier | None  # None: authentication is off (development)
     shared: SharedState
     # Feedback writes waiting on the database at once in this process: at most half its threads, so a slow or
-    # locked database never takes the threads hook calls need (the rest of the feedback gets a quick 503).
+    # locked database never takes the threads hook calls need (more feedback waits FEEDBACK_SLOT_WAIT_SECONDS for
+    # a slot, then gets a 503; a healthy database frees slots in milliseconds).
     feedback_writers: threading.BoundedSemaphore
 
 

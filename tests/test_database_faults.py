@@ -50,7 +50,7 @@ def test_readiness_writes_so_a_write_locked_sqlite_file_is_not_ready(client, set
         response = client.get("/healthz/ready")
         waited = time.monotonic() - started
     assert response.status_code == 503 and response.get_json()["checks"] == {"database": "unavailable"}
-    assert waited < 2.0, waited  # the probe does not hang on the lock (its timeout is seconds)
+    assert waited < 3.0, waited  # the probe does not hang on the lock (it waits 1 s; before, the probe never noticed)
     assert client.get("/healthz/ready").status_code == 200
 
 
@@ -87,7 +87,7 @@ def test_a_locked_database_costs_feedback_a_quick_503_and_hook_calls_keep_their_
         feedback_results = [f.result() for f in feedbacks]
         call_results = [f.result() for f in calls]
     assert {status for status, _ in feedback_results} == {503}
-    assert max(seconds for _, seconds in feedback_results) < 2.0  # before: 10 s each, holding every thread
+    assert max(seconds for _, seconds in feedback_results) < 3.0  # before: 10 s each, holding every thread
     assert all(status == 200 and cards == 1 for status, cards, _ in call_results), call_results
     after = app.test_client().post(FEEDBACK, json=feedback_item(99))
     assert after.status_code == 200 and after.get_json() == {"received": 1, "stored": 1}

@@ -28,6 +28,9 @@ blueprint = Blueprint("cds_hooks", __name__)
 bench_blueprint = Blueprint("bench", __name__)  # only with CDS_BENCH_ECHO=true
 
 _JSON_TYPES = ("application/json", "application/fhir+json")
+# A feedback post waits this long for a slot to write (service_state.feedback_writers): long enough for a burst on a
+# healthy database, short enough that a locked one holds few threads (a restart under load once gave a 503 at once).
+FEEDBACK_SLOT_WAIT_SECONDS = 0.2
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -96,7 +99,7 @@ def feedback(service_id: str) -> Response:
     service = _service(service_id)
     items = parse_feedback(_json_body())
     current = state()
-    if not current.feedback_writers.acquire(blocking=False):
+    if not current.feedback_writers.acquire(timeout=FEEDBACK_SLOT_WAIT_SECONDS):
         log.error("feedback not stored (request %s): every feedback slot is waiting on the database; the client is "
                   "told to retry", g.get("request_id"))
         return outcome_response(503, "feedback could not be stored now; send it again later")

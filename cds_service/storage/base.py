@@ -15,7 +15,7 @@ from ..hooks.validation import feedback_instant
 # How long a write may wait for the database (a lock, a pool connection): briefly on a request's thread, so a
 # locked or slow database costs feedback a quick 503 and never holds the threads hook calls need; longer for
 # the background audit writer, which nobody waits for.
-REQUEST_WAIT_MS = 500
+REQUEST_WAIT_MS = 1000
 BACKGROUND_WAIT_MS = 5000
 REPORT_WAIT_MS = 120_000  # an operator's report over the whole feedback table
 
