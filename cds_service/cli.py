@@ -248,7 +248,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         )
     except FrontProxyError as error:
         print(f"cds-service: {error}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_UNAVAILABLE
     return EXIT_OK
 
 

@@ -109,12 +109,13 @@ def start_front_proxy(folder: str, *, host: str, port: int, max_body_bytes: int,
 
 def stop_when_it_exits(proxy: subprocess.Popen) -> None:
     """If nginx dies, nothing reaches the service: stop gunicorn too (SIGTERM to the master), so the orchestrator
-    restarts the container rather than keep a replica that answers nothing."""
+    restarts the container rather than keep a replica that answers nothing; `check_front_proxy` then says so."""
     master = os.getpid()
 
     def watch() -> None:
         code = proxy.wait()
         if os.getpid() == master and not stopping.is_set():
+            died.append(code)
             log.error("the front proxy (nginx) exited with %s; stopping the service", code)
             os.kill(master, signal.SIGTERM)
 
@@ -122,6 +123,14 @@ def stop_when_it_exits(proxy: subprocess.Popen) -> None:
 
 
 stopping = threading.Event()
+died: list[int] = []  # nginx's exit code, when it stopped before the service did
+
+
+def check_front_proxy() -> None:
+    """After the service stopped: raise FrontProxyError if that was because nginx had stopped first."""
+    if died:
+        raise FrontProxyError(f"nginx stopped with exit code {died[0]} (its reason is on the line above: a port in use?); "
+                              "the service stopped with it")
 
 
 def stop_front_proxy(proxy: subprocess.Popen) -> None:

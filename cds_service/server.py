@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .front_proxy import FrontProxyError, front_proxy_folder, gunicorn_socket, start_front_proxy, stop_front_proxy, stop_when_it_exits
+from .front_proxy import FrontProxyError, check_front_proxy, front_proxy_folder, gunicorn_socket, start_front_proxy, stop_front_proxy, stop_when_it_exits
 from .logs import gunicorn_logconfig
 from .metrics import worker_exited
 from .settings import Settings
@@ -124,3 +124,4 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> Non
             shutil.rmtree(runtime_dir, ignore_errors=True)
             if proxy_folder is not None:
                 shutil.rmtree(proxy_folder, ignore_errors=True)
+            check_front_proxy()  # gunicorn ends with SystemExit(0) on the SIGTERM nginx's watcher sent: say why

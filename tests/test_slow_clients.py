@@ -96,3 +96,17 @@ def test_the_front_proxy_stops_with_the_service_and_a_missing_nginx_is_one_line(
     assert result.stderr.strip().splitlines() == [
         "cds-service: CDS_FRONT_PROXY=nginx but nginx is not on PATH; install it (Debian: nginx-light) or set "
         "CDS_FRONT_PROXY=off behind a proxy that buffers requests"]
+
+
+def test_when_nginx_cannot_listen_the_service_stops_and_says_why(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = child_env(tmp_path, CDS_AUTH="off", CDS_FRONT_PROXY="nginx", CDS_LOG_FORMAT="text")
+        result = subprocess.run([sys.executable, "-m", "cds_service", "serve", "--port", str(port), "--workers", "1"], cwd=ROOT,
+                                env=env, capture_output=True, text=True, timeout=60)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 3, lines
+    assert "Address already in use" in result.stderr
+    assert lines[-1].startswith("cds-service: nginx stopped with exit code 1") and "Traceback" not in result.stderr
