@@ -12,7 +12,15 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from .front_proxy import FrontProxyError, check_front_proxy, front_proxy_folder, gunicorn_socket, start_front_proxy, stop_front_proxy, stop_when_it_exits
+from .front_proxy import (
+    FrontProxyError,
+    check_front_proxy,
+    front_proxy_folder,
+    gunicorn_socket,
+    start_front_proxy,
+    stop_front_proxy,
+    stop_when_it_exits,
+)
 from .logs import gunicorn_logconfig
 from .metrics import worker_exited
 from .settings import Settings
