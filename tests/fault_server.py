@@ -17,6 +17,7 @@ class FaultServer:
     def __init__(self):
         self.resources: list[dict] = []
         self.requests: list[str] = []
+        self.dropped: set[str] = set()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -67,6 +68,10 @@ class FaultServer:
                 segments = parts.path.strip("/").split("/")
                 mode, resource_type = segments[0], segments[2] if len(segments) > 2 else ""
                 query = parse_qs(parts.query)
+                if mode == "hangup" or (mode == "hangup-once" and self.path not in server.dropped):
+                    server.dropped.add(self.path)
+                    self.close_connection = True  # no answer: as a server closing a kept-alive connection does
+                    return None
                 if mode == "slow":
                     time.sleep(3)
                 if mode == "error":

@@ -56,6 +56,7 @@ def without_prefetch(base: str) -> dict:
         ("offsite", "points to another server"),
         ("endless", "more than 5 pages"),
         ("short", "without a next page"),
+        ("hangup", "could not connect"),
     ],
 )
 def test_a_misbehaving_server_gives_a_412_with_the_reason(client, faults, mode, reason):
@@ -68,6 +69,18 @@ def test_a_misbehaving_server_gives_a_412_with_the_reason(client, faults, mode, 
     assert reason in response.get_data(as_text=True)
     assert "secret-token" not in response.get_data(as_text=True)
     assert elapsed < 5, "the call must not wait for a slow server beyond its budget"
+
+
+def test_a_server_that_hangs_up_once_on_each_search_is_asked_again_and_gives_the_same_answer(client, faults):
+    full = hook_request(load_scenario(SCENARIO))
+    expected = client.post(service_url("patient-view"), json=full).get_json()
+    body = {**without_prefetch(faults.base("hangup-once")), "hookInstance": full["hookInstance"]}
+    faults.requests.clear()
+    response = client.post(service_url("patient-view"), json=body)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == expected
+    searches = [r for r in faults.requests if r.startswith("/hangup-once/")]
+    assert searches and all(searches.count(r) == 2 for r in searches)
 
 
 def test_searchset_pages_are_followed_to_the_same_answer(client, faults):

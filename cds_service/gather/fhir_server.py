@@ -237,13 +237,7 @@ class FhirServerReader:
         headers = {"Accept": "application/fhir+json"}
         if access.token:
             headers["Authorization"] = f"Bearer {access.token}"
-        try:
-            response = self._session().get(url, headers=headers, timeout=(min(remaining, 5.0), remaining),
-                                           allow_redirects=False, stream=True)
-        except requests.Timeout:
-            raise FhirReadError(f"timed out after {self.settings.fhir_time_budget_ms} ms") from None
-        except requests.RequestException as error:
-            raise FhirReadError(f"could not connect ({type(error).__name__})") from None
+        response = self._send(access, url, headers)
         with response:
             if response.status_code in (401, 403):
                 raise FhirReadError(f"the FHIR server refused the access token (HTTP {response.status_code})")
@@ -263,6 +257,24 @@ class FhirServerReader:
         if parsed["resourceType"] == "OperationOutcome":
             raise FhirReadError("the FHIR server answered with an OperationOutcome")
         return parsed
+
+    def _send(self, access: FhirAccess, url: str, headers: dict[str, str]) -> requests.Response:
+        # A server may close a kept-alive connection just as it is reused, or refuse a connect when its backlog is
+        # full: a GET is safe to send once more on a fresh connection, within the budget. Timeouts are not retried.
+        for attempt in (1, 2):
+            remaining = access.remaining()
+            try:
+                return self._session().get(url, headers=headers, timeout=(min(remaining, 5.0), remaining),
+                                           allow_redirects=False, stream=True)
+            except requests.Timeout:
+                raise FhirReadError(f"timed out after {self.settings.fhir_time_budget_ms} ms") from None
+            except requests.ConnectionError as error:
+                if attempt == 2 or access.remaining() <= 0:
+                    raise FhirReadError(f"could not connect ({type(error).__name__})") from None
+                log.info("connecting to the FHIR server failed (%s); trying once more", type(error).__name__)
+            except requests.RequestException as error:
+                raise FhirReadError(f"could not connect ({type(error).__name__})") from None
+        raise AssertionError("unreachable")
 
     def _body(self, response: requests.Response, access: FhirAccess) -> bytes:
         limit = self.settings.fhir_max_response_bytes

@@ -1,7 +1,8 @@
 """Audit records leave the request path: a background thread writes them in batches.
 
-A hook call only appends to a queue; the writer commits whatever has queued, at most every 0.2 s, in one
-transaction. While the database refuses writes the records stay queued (up to _MAX_QUEUE, then they are
+A hook call only appends to a queue and wakes the writer, which waits 0.2 s for more and commits whatever has
+queued in one transaction. An idle writer sleeps until the next record (a service with many workers, or a test
+session with many apps, has many idle writers). While the database refuses writes the records stay queued (up to _MAX_QUEUE, then they are
 dropped and counted) and are tried again. When the process exits (a worker stopped or recycled) whatever
 still cannot be written goes to a spool file, which the next writer of the same database loads and writes
 once the database takes writes again. Only a hard crash (SIGKILL, out of memory) loses what was queued.
@@ -48,6 +49,7 @@ class AuditWriter:
         self._queue: queue.Queue[AuditRecord] = queue.Queue(maxsize=_MAX_QUEUE)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()
         self._flush_lock = threading.Lock()
         self._failing = False
         self._spool_checked = 0.0
@@ -59,6 +61,7 @@ class AuditWriter:
             self._queue.put_nowait(record)
         except queue.Full:
             self._drop(1, "the queue is full (the database has refused writes for long)")
+        self._wake.set()
 
     def flush(self) -> None:
         """Write everything queued now (the writer thread, tests); what the database refuses stays queued."""
@@ -168,9 +171,12 @@ class AuditWriter:
                 atexit.register(self.close)
 
     def _run(self) -> None:
-        event = threading.Event()
+        pause = threading.Event()  # never set: a sleep
         while True:
-            event.wait(_INTERVAL)
+            # Idle: sleep until a record comes. Records the database refused stay queued: try again every interval.
+            self._wake.wait(_INTERVAL if self._failing else None)
+            pause.wait(_INTERVAL)  # let a batch gather
+            self._wake.clear()  # before flush takes the queue, so a record put after it wakes the next round
             try:
                 self.flush()
             except Exception:  # the writer must outlive any single failure
