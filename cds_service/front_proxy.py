@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("cds_service.server")
 
@@ -120,6 +121,30 @@ def stop_when_it_exits(proxy: subprocess.Popen) -> None:
             os.kill(master, signal.SIGTERM)
 
     threading.Thread(target=watch, name="front-proxy-watch", daemon=True).start()
+
+
+def drain_first_on_sigterm(arbiter: Any, proxy: subprocess.Popen, seconds: float) -> None:
+    """On SIGTERM nginx stops first: it stops accepting (a load balancer's next connect is refused and goes to another
+    replica) and finishes the calls it holds, which gunicorn still serves; then gunicorn stops as usual. The other
+    way round, nginx answered 502 to calls it accepted after gunicorn had closed its socket (tests/test_compose.py).
+    Replaces the gunicorn master's own SIGTERM handler, which it calls once nginx has exited."""
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        proxy.send_signal(signal.SIGQUIT)  # graceful: close the listening socket, finish the requests in flight
+
+        def then_stop_gunicorn() -> None:
+            try:
+                proxy.wait(timeout=seconds)
+            except subprocess.TimeoutExpired:
+                proxy.kill()
+            arbiter.signal(signal.SIGTERM, None)
+
+        threading.Thread(target=then_stop_gunicorn, name="front-proxy-drain", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 stopping = threading.Event()

@@ -15,6 +15,7 @@ from gunicorn.app.base import BaseApplication
 from .front_proxy import (
     FrontProxyError,
     check_front_proxy,
+    drain_first_on_sigterm,
     front_proxy_folder,
     gunicorn_socket,
     start_front_proxy,
@@ -119,6 +120,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int) -> Non
                 server.log.error("%s", error)
                 server.halt(exit_status=78)  # EXIT_CONFIG, as the command line says before anything starts
             stop_when_it_exits(started[0])
+            drain_first_on_sigterm(server, started[0], seconds=options["graceful_timeout"])
 
         options["when_ready"] = when_ready
     try:

@@ -2,13 +2,14 @@
 
     .venv/bin/python tests/failover.py [--seconds 20] [--connections 8]
 
-The same topology as deploy/compose.yaml without containers: Debian's nginx running deploy/nginx's
-configuration (only the upstream addresses and listen port differ) in front of two `cds-service serve`
-processes sharing the local PostgreSQL and Redis. Clients call hooks with a fresh JWT each and send
-feedback; a third of the way in, replica A gets SIGTERM (as Kubernetes or compose stop it), and once
-it has exited it is started again. Afterwards: every response, every stored feedback row against
-every acknowledged one, and tokens replayed through the load balancer. tests/test_load_balanced.py
-runs it and asserts on the figures; run directly, it prints them.
+Clients call hooks with a fresh JWT each and send feedback; a third of the way in, replica A is stopped
+(SIGTERM, as Kubernetes or compose stop it), and once it has exited it is started again. Afterwards: every
+response, every stored feedback row against every acknowledged one, and tokens replayed through the load
+balancer. The stack is either ProcessStack here (the topology of deploy/compose.yaml without containers:
+Debian's nginx running deploy/nginx's configuration, only the upstream addresses and listen port differing,
+in front of two `cds-service serve` processes sharing the local PostgreSQL and Redis; tests/test_load_balanced.py)
+or deploy/compose.yaml itself under Podman (tests/test_compose.py). Run directly, it prints the figures of
+ProcessStack.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Figures:
     replays_refused: int = 0
     retried_by_nginx: int = 0
     served_by_a_after_restart: int = 0
-    card_ms_direct: float = 0.0  # median, one card response over keep-alive, straight to replica B
+    card_ms_direct: float | None = None  # median, one card response over keep-alive, straight to replica B
     card_ms_through_nginx: float = 0.0  # the same, through nginx
 
     def summary(self) -> dict[str, object]:
@@ -100,7 +101,7 @@ class Figures:
         }
 
 
-class Stack:
+class ProcessStack:
     """nginx + two replicas on loopback ports, sharing one PostgreSQL database and one Redis prefix."""
 
     def __init__(self, folder: Path, database_url: str, redis_url: str, redis_prefix: str):
@@ -111,6 +112,7 @@ class Stack:
         self.lb_port = free_port()
         self.base = f"http://127.0.0.1:{self.lb_port}"
         self.ports = [free_port(), free_port()]
+        self.database_url = database_url
         self.env = child_env(folder, CDS_DATABASE_URL=database_url, CDS_REDIS_URL=redis_url, CDS_REDIS_PREFIX=redis_prefix,
                              CDS_AUTH="required", CDS_TRUSTED_ISSUERS=f"@{issuers}", CDS_PUBLIC_BASE_URL=self.base,
                              CDS_SECRET_KEY=uuid.uuid4().hex, CDS_LOG_LEVEL="WARNING")
@@ -164,14 +166,22 @@ class Stack:
 
     def retried_calls(self) -> int:
         """Calls nginx passed to a second replica (its access log lists both upstreams)."""
-        retried = 0
-        for line in (self.folder / "nginx-access.log").read_text().splitlines():
-            entry = json.loads(line)
-            retried += "," in entry.get("upstream", "")
-        return retried
+        return retried_calls((self.folder / "nginx-access.log").read_text())
+
+    def direct_base(self, index: int) -> str | None:
+        return f"http://127.0.0.1:{self.ports[index]}"
+
+    def stored_feedback(self, cards: list[str]) -> set[str]:
+        with psycopg.connect(self.database_url) as connection:
+            return {row[0] for row in connection.execute("SELECT card FROM feedback WHERE card = ANY(%s)", (cards,))}
 
 
-def card_latency_ms(stack: Stack, base: str, body: dict, calls: int = 60) -> float:
+def retried_calls(access_log: str) -> int:
+    """Calls nginx passed to a second replica: deploy/nginx's access log lines (JSON) list both upstreams."""
+    return sum("," in json.loads(line).get("upstream", "") for line in access_log.splitlines() if line.startswith("{"))
+
+
+def card_latency_ms(stack, base: str, body: dict, calls: int = 60) -> float:
     """Median milliseconds of a hook call answered with its card (about 8 KB), one after another over one
     keep-alive connection (as an EHR's client), after 10 to warm up."""
     session = requests.Session()
@@ -186,10 +196,8 @@ def card_latency_ms(stack: Stack, base: str, body: dict, calls: int = 60) -> flo
     return round(statistics.median(times[10:]), 2)
 
 
-def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: float = 20, connections: int = 8,
-                 folder: Path | None = None) -> Figures:
-    folder = folder or Path(tempfile.mkdtemp(prefix="cds-failover-"))
-    stack = Stack(folder, database_url, redis_url, redis_prefix)
+def run_failover(stack, seconds: float = 20, connections: int = 8) -> Figures:
+    """Load through `stack` (ProcessStack, or tests/test_compose.py's ComposeStack) while its replica A restarts."""
     body = load_json(REQUESTS / "ad-primary-nonresponse-adult.patient-view.json")
     figures = Figures(seconds=seconds, connections=connections)
     lock = threading.Lock()
@@ -197,7 +205,8 @@ def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: 
     acknowledged_cards: list[str] = []
     stop = threading.Event()
     stack.start()
-    figures.card_ms_direct = card_latency_ms(stack, f"http://127.0.0.1:{stack.ports[1]}", body)
+    direct = stack.direct_base(1)  # None where the replicas are not reachable but through nginx
+    figures.card_ms_direct = card_latency_ms(stack, direct, body) if direct else None
     figures.card_ms_through_nginx = card_latency_ms(stack, stack.base, body)
     began = time.monotonic()
 
@@ -256,13 +265,11 @@ def run_failover(database_url: str, redis_url: str, redis_prefix: str, seconds: 
             figures.replays_refused += response.status_code == 401
         figures.served_by_a_after_restart = stack.calls_answered(0)
         figures.feedback_acknowledged = len(acknowledged_cards)
-        with psycopg.connect(database_url) as connection:
-            stored = {row[0] for row in connection.execute("SELECT card FROM feedback WHERE card = ANY(%s)", (acknowledged_cards,))}
-        figures.feedback_stored = len(stored)
+        figures.feedback_stored = len(stack.stored_feedback(acknowledged_cards))
+        figures.retried_by_nginx = stack.retried_calls()
     finally:
         stop.set()
         stack.stop()
-    figures.retried_by_nginx = stack.retried_calls()
     return figures
 
 
@@ -280,7 +287,9 @@ def main() -> None:
         admin.execute(f"CREATE DATABASE {name}")
     database_url = args.database_url.rsplit("/", 1)[0] + f"/{name}"
     try:
-        figures = run_failover(database_url, args.redis_url, f"cds-failover-{uuid.uuid4().hex[:8]}:", args.seconds, args.connections)
+        stack = ProcessStack(Path(tempfile.mkdtemp(prefix="cds-failover-")), database_url, args.redis_url,
+                             f"cds-failover-{uuid.uuid4().hex[:8]}:")
+        figures = run_failover(stack, args.seconds, args.connections)
         print(json.dumps(figures.summary(), indent=2))
     finally:
         with psycopg.connect(args.database_url, autocommit=True) as admin:

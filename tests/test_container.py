@@ -1,63 +1,27 @@
 """The image itself: built from deploy/Dockerfile with Podman and run as the Kubernetes manifest runs it (uid 10001,
 read-only root filesystem, no capabilities, only the manifest's volumes: a /tmp in memory and the trusted issuers
 read-only; PostgreSQL from the settings). Its HEALTHCHECK passes, a hook call gets its card, readiness writes to the
-database, and SIGTERM stops it cleanly.
-
-Releases build on the real base (python:3.11.13-slim-bookworm); the registry is out of reach here, so the test
-builds a stand-in base from Debian's packages with mmdebstrap (Debian bookworm's Python 3.11, `python` included)
-and passes it as the Dockerfile's PYTHON_IMAGE. As root, Podman needs the ulimits below; the build reaches the
-package indexes through the host's network and CA certificates."""
+database, and SIGTERM stops it cleanly. The image is built on a stand-in base (tests/podman_support.py)."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 import uuid
 
 import pytest
 import requests
 
-from support import ROOT, child_env, free_port, hook_request, load_scenario, service_url
+from podman_support import LIMITS, podman, service_image
+from support import free_port, hook_request, load_scenario, service_url
 from test_auth import Signer
 
 pytestmark = [pytest.mark.server, pytest.mark.container]
 
-STAND_IN_BASE = "localhost/cds-service-stand-in-base:bookworm"
-IMAGE = "localhost/cds-service:test"
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-DEBIAN = ["deb http://deb.debian.org/debian bookworm main", "deb http://deb.debian.org/debian bookworm-updates main",
-          "deb http://deb.debian.org/debian-security bookworm-security main"]
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, env=child_env(ROOT))
-    if check and result.returncode != 0:
-        raise AssertionError(f"podman {' '.join(args[:3])}: {result.stderr[-2000:]}")
-    return result
-
-
-def stand_in_base(folder) -> None:
-    """Debian bookworm with Python 3.11, built once per machine (the Dockerfile's layers on top are rebuilt)."""
-    if podman("image", "exists", STAND_IN_BASE, check=False).returncode == 0:
-        return
-    tarball = folder / "base.tar"
-    built = subprocess.run(["mmdebstrap", "--quiet", "--mode=root", "--variant=minbase",
-                            "--include=python3,python3-venv,python-is-python3,ca-certificates", "bookworm", str(tarball), *DEBIAN],
-                           capture_output=True, text=True, timeout=600, env=child_env(ROOT))
-    assert built.returncode == 0, built.stderr[-2000:]
-    podman("import", str(tarball), STAND_IN_BASE, timeout=300)
-
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
-    assert shutil.which("podman") and shutil.which("mmdebstrap"), "podman and mmdebstrap are needed (scripts/setup --node)"
-    stand_in_base(tmp_path_factory.mktemp("base"))
-    podman("build", *LIMITS, "--network", "host", "--volume", "/etc/ssl/certs:/etc/ssl/certs:ro", "--format", "docker",
-           "--build-arg", f"PYTHON_IMAGE={STAND_IN_BASE}", "--file", str(ROOT / "deploy" / "Dockerfile"), "--tag", IMAGE,
-           str(ROOT), timeout=900)
-    return IMAGE
+def image():
+    return service_image()
 
 
 @pytest.fixture

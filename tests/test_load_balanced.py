@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from conftest import REDIS_URL
-from failover import run_failover
+from failover import ProcessStack, run_failover
 
 pytestmark = [pytest.mark.server, pytest.mark.nginx]
 
 
 def test_a_replica_restarting_under_load_loses_no_call_no_feedback_and_admits_no_replay(own_postgres_url, redis_prefix, tmp_path):
-    figures = run_failover(own_postgres_url, REDIS_URL, redis_prefix, seconds=12, connections=6, folder=tmp_path)
+    figures = run_failover(ProcessStack(tmp_path, own_postgres_url, REDIS_URL, redis_prefix), seconds=12, connections=6)
     summary = figures.summary()
     print(summary)  # the figures, for the run's log (pytest -s or -rA)
     assert summary["calls while replica A was stopped or starting"] > 50  # the restart happened under load
