@@ -60,6 +60,7 @@ class ComposeStack:
         self.env = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
         self.env["CDS_STACK_PORT"] = str(self.port)
         self.log = folder / "podman-compose.log"
+        self.logs: dict[str, str] = {}  # each container's output, kept when the stack stops
 
     def compose(self, *args: str, timeout: float = 300) -> None:
         command = [str(PODMAN_COMPOSE), "--project-name", self.project, "--file", str(COMPOSE_FILE), "--file", str(self.override), *args]
@@ -104,6 +105,9 @@ class ComposeStack:
         self.ready_seconds = time.monotonic() - self.started
 
     def stop(self) -> None:
+        for service in ("cds-1", "cds-2", "lb"):
+            logs = podman("logs", self.container(service), timeout=60, check=False)
+            self.logs[service] = logs.stdout + logs.stderr
         self.compose("down", "--volumes", "--timeout", "30", timeout=180)
         podman("network", "rm", "--force", f"{self.project}_default", check=False)
 
@@ -150,3 +154,7 @@ def test_the_compose_stack_under_podman_loses_no_call_no_feedback_and_admits_no_
     assert figures.feedback_acknowledged > 50 and figures.feedback_stored == figures.feedback_acknowledged
     assert figures.replays_tried >= 10 and figures.replays_refused == figures.replays_tried
     assert figures.served_by_a_after_restart > 0  # nginx sent calls to the replica again once it was back
+    for service in ("cds-1", "cds-2"):
+        # A replica that started before PostgreSQL took connections said so in one line and was restarted.
+        assert "Traceback" not in stack.logs[service]
+        assert "eyJ" not in stack.logs[service]  # no token (a JWT's header starts so) in the logs
