@@ -1,11 +1,11 @@
 """Audit records leave the request path: a background thread writes them in batches.
 
 A hook call only appends to a queue and wakes the writer, which waits 0.2 s for more and commits whatever has
-queued in one transaction. An idle writer sleeps until the next record (a service with many workers, or a test
-session with many apps, has many idle writers). While the database refuses writes the records stay queued (up to _MAX_QUEUE, then they are
-dropped and counted) and are tried again. When the process exits (a worker stopped or recycled) whatever
-still cannot be written goes to a spool file, which the next writer of the same database loads and writes
-once the database takes writes again. Only a hard crash (SIGKILL, out of memory) loses what was queued.
+queued in one transaction; an idle writer sleeps until the next record. While the database refuses writes the
+records stay queued (up to _MAX_QUEUE, then they are dropped and counted) and are tried again every 0.2 s.
+When the process exits (a worker stopped or recycled) whatever still cannot be written goes to a spool file,
+which the next writer of the same database loads and writes with its next batch once the database takes
+writes again. Only a hard crash (SIGKILL, out of memory) loses what was queued.
 Every record's fate is counted (`cds_audit_records_total`) and every failure logged with its count.
 """
 
@@ -171,11 +171,10 @@ class AuditWriter:
                 atexit.register(self.close)
 
     def _run(self) -> None:
-        pause = threading.Event()  # never set: a sleep
         while True:
-            # Idle: sleep until a record comes. Records the database refused stay queued: try again every interval.
-            self._wake.wait(_INTERVAL if self._failing else None)
-            pause.wait(_INTERVAL)  # let a batch gather
+            if not self._failing:
+                self._wake.wait()  # idle until a record comes (refused records are retried without one)
+            time.sleep(_INTERVAL)  # let a batch gather
             self._wake.clear()  # before flush takes the queue, so a record put after it wakes the next round
             try:
                 self.flush()
