@@ -172,8 +172,8 @@ class AuditWriter:
 
     def _run(self) -> None:
         while True:
-            if not self._failing:
-                self._wake.wait()  # idle until a record comes (refused records are retried without one)
+            if not self._failing or self._queue.empty():
+                self._wake.wait()  # idle until a record comes (records the database refused are retried without one)
             time.sleep(_INTERVAL)  # let a batch gather
             self._wake.clear()  # before flush takes the queue, so a record put after it wakes the next round
             try:
