@@ -114,10 +114,12 @@ def stop_when_it_exits(proxy: subprocess.Popen) -> None:
     master = os.getpid()
 
     def watch() -> None:
-        code = proxy.wait()
+        # No exit code: gunicorn's master reaps any child (waitpid(-1)) and may take nginx's status first, after
+        # which wait() answers 0 whatever nginx exited with. nginx's own last line says why it stopped.
+        proxy.wait()
         if os.getpid() == master and not stopping.is_set():
-            died.append(code)
-            log.error("the front proxy (nginx) exited with %s; stopping the service", code)
+            died.set()
+            log.error("the front proxy (nginx) stopped; stopping the service")
             os.kill(master, signal.SIGTERM)
 
     threading.Thread(target=watch, name="front-proxy-watch", daemon=True).start()
@@ -148,13 +150,13 @@ def drain_first_on_sigterm(arbiter: Any, proxy: subprocess.Popen, seconds: float
 
 
 stopping = threading.Event()
-died: list[int] = []  # nginx's exit code, when it stopped before the service did
+died = threading.Event()  # nginx stopped before the service did
 
 
 def check_front_proxy() -> None:
     """After the service stopped: raise FrontProxyError if that was because nginx had stopped first."""
-    if died:
-        raise FrontProxyError(f"nginx stopped with exit code {died[0]} (its reason is on the line above: a port in use?); "
+    if died.is_set():
+        raise FrontProxyError("nginx stopped (its reason is on the line above: a port in use?); "
                               "the service stopped with it")
 
 

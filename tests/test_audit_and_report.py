@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from cds_service.storage import open_store
-from support import ROOT, hook_request, service_url
+from support import ROOT, child_env, hook_request, service_url
 
 
 def test_every_hook_call_is_audited_without_tokens_or_free_text(scenario_client, settings):
@@ -83,7 +83,7 @@ def test_idle_audit_writers_use_no_cpu(tmp_path):
     """A writer per worker (and per app in a test session) sleeps until a record comes: 300 idle writers took about
     0.09 CPU-s every 2 s when each woke every 0.2 s."""
     done = subprocess.run([sys.executable, "-c", IDLE_WRITERS, f"sqlite:///{tmp_path / 'audit.sqlite3'}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          env=child_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     written, cpu_seconds = done.stdout.split()
     assert int(written) == 300

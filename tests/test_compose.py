@@ -10,7 +10,6 @@ sandbox's, and the host port (CDS_STACK_PORT, which compose.yaml reads)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from failover import retried_calls, run_failover
 from podman_support import podman, service_image, stand_in_images
-from support import ROOT, free_port
+from support import ROOT, child_env, free_port
 from test_auth import ISSUER, Signer
 
 pytestmark = [pytest.mark.server, pytest.mark.container]
@@ -57,8 +56,7 @@ class ComposeStack:
                     "postgres": {"image": stand_ins["postgres"], "ulimits": LIMITS}, "redis": {"image": stand_ins["redis"], "ulimits": LIMITS}}
         self.override = folder / "compose.test.yaml"
         self.override.write_text(json.dumps({"services": services}, indent=2))  # JSON is YAML
-        self.env = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
-        self.env["CDS_STACK_PORT"] = str(self.port)
+        self.env = child_env(folder, CDS_STACK_PORT=str(self.port))  # compose.yaml reads the host port from it
         self.log = folder / "podman-compose.log"
         self.logs: dict[str, str] = {}  # each container's output, kept when the stack stops
 

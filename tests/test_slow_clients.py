@@ -109,4 +109,4 @@ def test_when_nginx_cannot_listen_the_service_stops_and_says_why(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 3, lines
     assert "Address already in use" in result.stderr
-    assert lines[-1].startswith("cds-service: nginx stopped with exit code 1") and "Traceback" not in result.stderr
+    assert lines[-1].startswith("cds-service: nginx stopped (its reason is on the line above") and "Traceback" not in result.stderr
