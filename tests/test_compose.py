@@ -4,8 +4,8 @@ tests/test_load_balanced.py is repeated through it: replica A is stopped with `p
 started again.
 
 A test override (written per run) changes only what this machine needs: the stand-in images
-(tests/podman_support.py), the ulimits Podman needs as root, a trusted test issuer mounted read-only beside the
-sandbox's, and the host port (CDS_STACK_PORT, which compose.yaml reads)."""
+(tests/podman_support.py), the ulimits Podman needs as root, a test issuer trusted in place of the public sandbox
+(its files mounted read-only), and the host port (CDS_STACK_PORT, which compose.yaml reads)."""
 
 from __future__ import annotations
 
