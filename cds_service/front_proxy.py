@@ -134,17 +134,13 @@ def drain_first_on_sigterm(arbiter: Any, proxy: subprocess.Popen, seconds: float
     def on_sigterm(signum: int, frame: Any) -> None:
         if stopping.is_set():
             return
-        stopping.set()
-        proxy.send_signal(signal.SIGQUIT)  # graceful: close the listening socket, finish the requests in flight
+        stopping.set()  # here, not in the thread: a second SIGTERM does nothing more
 
-        def then_stop_gunicorn() -> None:
-            try:
-                proxy.wait(timeout=seconds)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
+        def stop_nginx_then_gunicorn() -> None:
+            stop_front_proxy(proxy, seconds)
             arbiter.signal(signal.SIGTERM, None)
 
-        threading.Thread(target=then_stop_gunicorn, name="front-proxy-drain", daemon=True).start()
+        threading.Thread(target=stop_nginx_then_gunicorn, name="front-proxy-drain", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_sigterm)
 
@@ -160,12 +156,13 @@ def check_front_proxy() -> None:
                               "the service stopped with it")
 
 
-def stop_front_proxy(proxy: subprocess.Popen) -> None:
-    """Graceful: nginx finishes what it is sending, then exits."""
+def stop_front_proxy(proxy: subprocess.Popen, seconds: float = 10) -> None:
+    """Graceful (SIGQUIT): nginx closes its listening socket and finishes the requests in flight, then exits;
+    killed after `seconds`."""
     stopping.set()
     if proxy.poll() is None:
         proxy.send_signal(signal.SIGQUIT)
         try:
-            proxy.wait(timeout=10)
+            proxy.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
             proxy.kill()

@@ -157,14 +157,10 @@ class ProcessStack:
             self.stop_replica(index)
 
     def fail_timeout_seconds(self) -> float:
-        """How long nginx leaves a failed replica alone, as its running configuration says."""
-        return float(re.search(r"fail_timeout=(\d+)s", (self.folder / "nginx" / "upstream.conf").read_text()).group(1))
+        return fail_timeout_seconds(self.folder / "nginx" / "upstream.conf")
 
     def calls_answered(self, index: int) -> int:
-        """Hook and feedback calls this replica answered since it (last) started: its own /metrics."""
-        samples = metric_samples(f"http://127.0.0.1:{self.ports[index]}")
-        return int(sum(value for (name, labels), value in samples.items()
-                       if name == "cds_requests_total" and dict(labels)["endpoint"] in {"call_service", "feedback"}))
+        return calls_answered(metric_samples(f"http://127.0.0.1:{self.ports[index]}"))
 
     def retried_calls(self) -> int:
         """Calls nginx passed to a second replica (its access log lists both upstreams)."""
@@ -176,6 +172,17 @@ class ProcessStack:
     def stored_feedback(self, cards: list[str]) -> set[str]:
         with psycopg.connect(self.database_url) as connection:
             return {row[0] for row in connection.execute("SELECT card FROM feedback WHERE card = ANY(%s)", (cards,))}
+
+
+def fail_timeout_seconds(upstream_conf: Path) -> float:
+    """How long nginx leaves a failed replica alone, as its upstream configuration says."""
+    return float(re.search(r"fail_timeout=(\d+)s", upstream_conf.read_text()).group(1))
+
+
+def calls_answered(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> int:
+    """Hook and feedback calls a replica answered since it (last) started, from its /metrics samples."""
+    return int(sum(value for (name, labels), value in samples.items()
+                   if name == "cds_requests_total" and dict(labels)["endpoint"] in {"call_service", "feedback"}))
 
 
 def retried_calls(access_log: str) -> int:

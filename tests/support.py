@@ -168,12 +168,18 @@ def load_deploy_check():
 def metric_samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """A served process's /metrics: (sample name, sorted labels) -> value."""
     import requests
-    from prometheus_client.parser import text_string_to_metric_families
 
     response = requests.get(f"{base}/metrics", timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
+    return parse_metric_samples(response.text)
+
+
+def parse_metric_samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Prometheus's text format: (sample name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+            for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
 def replaced(body: dict, dotted: str, value: Any) -> dict:

@@ -10,7 +10,6 @@ A test override (written per run) changes only what this machine needs: the stan
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -19,11 +18,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
-from failover import retried_calls, run_failover
+from failover import calls_answered, fail_timeout_seconds, retried_calls, run_failover
 from podman_support import podman, service_image, stand_in_images
-from support import ROOT, child_env, free_port
+from support import ROOT, child_env, free_port, parse_metric_samples
 from test_auth import ISSUER, Signer
 
 pytestmark = [pytest.mark.server, pytest.mark.container]
@@ -117,12 +115,12 @@ class ComposeStack:
         self.wait_until(lambda: self.replica_ready(index), f"replica {index + 1} was not ready again", seconds=60)
 
     def fail_timeout_seconds(self) -> float:
-        return float(re.search(r"fail_timeout=(\d+)s", (ROOT / "deploy" / "nginx" / "upstream.conf").read_text()).group(1))
+        return fail_timeout_seconds(ROOT / "deploy" / "nginx" / "upstream.conf")
 
     def calls_answered(self, index: int) -> int:
-        metrics = self.inside(f"cds-{index + 1}", "python", "-c", IN_CONTAINER_GET, "http://127.0.0.1:8080/metrics").stdout
-        return int(sum(sample.value for family in text_string_to_metric_families(metrics) for sample in family.samples
-                       if sample.name == "cds_requests_total" and sample.labels["endpoint"] in {"call_service", "feedback"}))
+        metrics = self.inside(f"cds-{index + 1}", "python", "-c", IN_CONTAINER_GET, "http://127.0.0.1:8080/metrics")
+        assert metrics.returncode == 0, metrics.stderr
+        return calls_answered(parse_metric_samples(metrics.stdout))
 
     def retried_calls(self) -> int:
         return retried_calls(podman("logs", self.container("lb"), timeout=60).stdout)

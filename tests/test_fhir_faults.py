@@ -71,12 +71,18 @@ def test_a_misbehaving_server_gives_a_412_with_the_reason(client, faults, mode, 
     assert elapsed < 5, "the call must not wait for a slow server beyond its budget"
 
 
-def test_a_server_that_hangs_up_once_on_each_search_is_asked_again_and_gives_the_same_answer(client, faults):
+def full_prefetch_and_server_answers(client, faults, mode: str):
+    """The answer with full prefetch, and the response to the same call with no prefetch, read from the server in
+    `mode` (whose requests are recorded afresh)."""
     full = hook_request(load_scenario(SCENARIO))
     expected = client.post(service_url("patient-view"), json=full).get_json()
-    body = {**without_prefetch(faults.base("hangup-once")), "hookInstance": full["hookInstance"]}
+    body = {**without_prefetch(faults.base(mode)), "hookInstance": full["hookInstance"]}
     faults.requests.clear()
-    response = client.post(service_url("patient-view"), json=body)
+    return expected, client.post(service_url("patient-view"), json=body)
+
+
+def test_a_server_that_hangs_up_once_on_each_search_is_asked_again_and_gives_the_same_answer(client, faults):
+    expected, response = full_prefetch_and_server_answers(client, faults, "hangup-once")
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == expected
     searches = [r for r in faults.requests if r.startswith("/hangup-once/")]
@@ -84,11 +90,7 @@ def test_a_server_that_hangs_up_once_on_each_search_is_asked_again_and_gives_the
 
 
 def test_searchset_pages_are_followed_to_the_same_answer(client, faults):
-    full = hook_request(load_scenario(SCENARIO))
-    expected = client.post(service_url("patient-view"), json=full).get_json()
-    body = {**without_prefetch(faults.base("paged")), "hookInstance": full["hookInstance"]}
-    faults.requests.clear()
-    response = client.post(service_url("patient-view"), json=body)
+    expected, response = full_prefetch_and_server_answers(client, faults, "paged")
     assert response.status_code == 200
     assert response.get_json() == expected
     assert any("page=2" in r for r in faults.requests)  # the 7 observations came in pages of 2

@@ -33,6 +33,7 @@ log = logging.getLogger("cds_service.audit")
 _INTERVAL = 0.2
 _MAX_QUEUE = 100_000  # beyond this (database down for long), records are dropped and counted, never blocking calls
 _SPOOL_CHECK_SECONDS = 5.0
+_QUEUE_FULL = "the queue is full (the database has refused writes for long)"
 
 
 def spool_folder(database_url: str) -> Path:
@@ -60,7 +61,7 @@ class AuditWriter:
         try:
             self._queue.put_nowait(record)
         except queue.Full:
-            self._drop(1, "the queue is full (the database has refused writes for long)")
+            self._drop(1, _QUEUE_FULL)
         self._wake.set()
 
     def flush(self) -> None:
@@ -124,7 +125,7 @@ class AuditWriter:
                 except queue.Full:
                     pass
             if kept < len(batch):
-                self._drop(len(batch) - kept, "the queue is full (the database has refused writes for long)")
+                self._drop(len(batch) - kept, _QUEUE_FULL)
             return False
         if self._failing:
             log.warning("audit records are written again (%d in this batch)", len(batch))
